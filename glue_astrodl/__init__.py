@@ -1,0 +1,22 @@
+"""glue-astrodl: deep-learning inference for astronomical images in glue and jdaviz."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "detect_sources", "setup"]
+
+
+def __getattr__(name):
+    # Lazy public API: importing the package must stay cheap (the glue plugin loader
+    # imports it at every viewer start-up).
+    if name == "detect_sources":
+        from .tasks.sources import detect_sources
+
+        return detect_sources
+    raise AttributeError(f"module 'glue_astrodl' has no attribute {name!r}")
+
+
+def setup():
+    """Entry point for ``glue.plugins``: register data factories and tools with glue."""
+    from .glue import register
+
+    register()
