@@ -1,0 +1,84 @@
+"""From a significance map to calibrated per-pixel source probabilities.
+
+The probability model is the two-group model of Efron's local false discovery rate.
+Every pixel's matched-filter significance ``nu`` is drawn either from the *null* (no
+source signal: ``nu ~ N(0, s0^2)``) or from an unknown *alternative* density ``f1``
+(the pixel holds source signal). With ``pi1`` the fraction of source pixels (the prior),
+Bayes' theorem gives
+
+    P(source | nu) = pi1 f1(nu) / (pi1 f1(nu) + (1 - pi1) f0(nu)).
+
+Everything is estimated from the image itself: sources only push ``nu`` upwards, so the
+negative half of the histogram is pure noise. It gives the null width ``s0`` (1 for a
+correct noise map; > 1 for correlated noise, e.g. resampled images) and the null fraction
+``pi0 = P(nu < 0) / 0.5``. The alternative density is the histogram density minus the
+scaled null, ``f1 = (f - pi0 f0) / (1 - pi0)``. A user-supplied prior replaces
+``1 - pi0`` in Bayes' rule (prior shift) while ``f1`` stays the one measured. The
+posterior is forced to be non-decreasing in ``nu``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.stats import norm
+
+__all__ = ["sample_finite", "null_scale", "SourcePosterior", "fit_source_posterior"]
+
+_MAD_HALF_NORMAL = norm.ppf(0.75)  # median of |N(0, 1)|
+
+
+def sample_finite(values, max_samples=4_000_000):
+    """Finite values of ``values`` as a 1-D array, regularly subsampled to ``max_samples``."""
+    flat = np.asarray(values).ravel()
+    step = max(1, flat.size // max_samples)
+    sample = flat[::step]
+    return sample[np.isfinite(sample)]
+
+
+def null_scale(sample):
+    """Width of the noise-only distribution, from the negative half of ``sample``."""
+    neg = sample[sample < 0]
+    if neg.size < 100:
+        return 1.0
+    return float(np.median(-neg) / _MAD_HALF_NORMAL)
+
+
+@dataclass
+class SourcePosterior:
+    """Tabulated ``P(source | nu)`` on a grid of (null-rescaled) significance."""
+
+    grid: np.ndarray
+    posterior: np.ndarray
+    prior: float  # fraction of source pixels used in Bayes' rule
+    pi0: float  # null fraction measured on the image
+    scale: float  # null width the significance was divided by
+
+    def __call__(self, nu):
+        """Posterior for significance values (already divided by ``scale``); NaN stays NaN."""
+        p = np.interp(nu, self.grid, self.posterior, left=0.0, right=1.0).astype(np.float32)
+        return np.where(np.isfinite(nu), p, np.nan).astype(np.float32)
+
+
+def fit_source_posterior(sample, prior=None, bin_width=0.1, smooth_bins=2.0):
+    """Fit the two-group model to a sample of null-rescaled significance values."""
+    sample = np.asarray(sample, dtype=np.float64)
+    if sample.size == 0:
+        raise ValueError("no finite significance values")
+    pi0 = float(np.clip(2.0 * np.mean(sample < 0), 1e-6, 1.0 - 1e-6))
+    top = max(10.0, float(np.quantile(sample, 0.9999)) + 1.0)
+    edges = np.arange(-10.0, top + bin_width, bin_width)
+    counts, _ = np.histogram(sample, edges)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    density = gaussian_filter1d(counts / (sample.size * bin_width), smooth_bins, mode="constant")
+    f0 = norm.pdf(centres)
+    f1 = np.clip(density - pi0 * f0, 0.0, None) / (1.0 - pi0)
+    pi1 = 1.0 - pi0 if prior is None else float(prior)
+    if not 0.0 < pi1 < 1.0:
+        raise ValueError(f"source prior must be in (0, 1), got {pi1}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        post = pi1 * f1 / (pi1 * f1 + (1.0 - pi1) * f0)
+    post = np.where(np.isfinite(post), post, 1.0)
+    post[centres <= 0] = np.minimum(post[centres <= 0], post[centres > 0][0])
+    post = np.maximum.accumulate(post)
+    return SourcePosterior(centres, post, pi1, pi0, 1.0)

@@ -1,0 +1,127 @@
+"""Tiled inference: run a fully-convolutional model over an image of any size.
+
+The image is cut into overlapping tiles of equal size, tiles are batched through the
+model, and only the central part of each tile (``overlap`` pixels trimmed on each inner
+edge) is written to the output. When the model's receptive-field radius is at most
+``overlap`` the stitched result equals a single whole-image pass (no seams). Tiles at the
+image border are shifted inwards rather than padded, so every tile has the same shape
+and sees only real pixels.
+
+Memory stays bounded: tiles are read one at a time from the (possibly memory-mapped)
+input and written into a preallocated (possibly memory-mapped) output, so apart from
+those two arrays only ``batch_size`` tiles and their activations are alive at once.
+"""
+
+import concurrent.futures
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .device import autocast, resolve_device
+
+__all__ = ["tile_windows", "tiled_inference", "Cancelled"]
+
+
+class Cancelled(RuntimeError):
+    """Raised when a progress callback asks to stop."""
+
+
+def _starts(n, tile, overlap):
+    if n <= tile:
+        return [0], n
+    stride = tile - 2 * overlap
+    starts = list(range(0, n - tile, stride))
+    return starts + [n - tile], tile
+
+
+def tile_windows(shape, tile=512, overlap=32):
+    """Tile windows for an image of ``shape`` (H, W).
+
+    Returns ``(read, keep)`` lists of ``(y0, y1, x0, x1)``: the window read as model
+    input and the sub-window of the image its output is trusted for.
+    """
+    if tile <= 2 * overlap:
+        raise ValueError(f"tile ({tile}) must exceed twice the overlap ({overlap})")
+    height, width = shape
+    ys, th = _starts(height, tile, overlap)
+    xs, tw = _starts(width, tile, overlap)
+    read, keep = [], []
+    for y in ys:
+        ky0 = 0 if y == 0 else y + overlap
+        ky1 = height if y + th >= height else y + th - overlap
+        for x in xs:
+            kx0 = 0 if x == 0 else x + overlap
+            kx1 = width if x + tw >= width else x + tw - overlap
+            read.append((y, y + th, x, x + tw))
+            keep.append((ky0, ky1, kx0, kx1))
+    return read, keep
+
+
+def _load_tile(image, window, preprocess):
+    y0, y1, x0, x1 = window
+    tile = np.asarray(image[..., y0:y1, x0:x1], dtype=np.float32)  # native byte order
+    if tile.ndim == 2:
+        tile = tile[None]
+    if preprocess is not None:
+        tile = preprocess(tile, window)
+    return tile
+
+
+def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=None,
+                    preprocess=None, out=None, progress=False, desc="inference", callback=None):
+    """Apply ``model`` to ``image`` tile by tile and return the stitched output.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        Maps a float tensor ``(B, C, h, w)`` to ``(B, K, h, w)``.
+    image : array-like, shape (H, W) or (C, H, W)
+        Any array supporting slicing (numpy array, ``np.memmap``, FITS section).
+    tile, overlap : int
+        Tile side and the margin trimmed from inner tile edges (>= receptive-field radius).
+    preprocess : callable, optional
+        ``preprocess(tile, window) -> array (C', h, w)``, e.g. background subtraction.
+    out : array, shape (K, H, W), optional
+        Preallocated output (e.g. ``np.memmap``); allocated as float32 when omitted.
+    callback : callable, optional
+        ``callback(done, total)`` after each batch; returning ``False`` cancels
+        (raises `Cancelled`).
+    """
+    dev = resolve_device(device)
+    height, width = image.shape[-2:]
+    read, keep = tile_windows((height, width), tile, overlap)
+    if isinstance(model, torch.nn.Module):
+        model = model.to(dev).eval()
+        if dev.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+    bar = tqdm(total=len(read), desc=desc, unit="tile", disable=not progress, leave=False)
+    batches = [range(i, min(i + batch_size, len(read))) for i in range(0, len(read), batch_size)]
+
+    def load(batch):
+        return np.stack([_load_tile(image, read[i], preprocess) for i in batch])
+
+    # Read + preprocess the next batch in a thread while the model runs on this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, torch.inference_mode():
+        pending = pool.submit(load, batches[0])
+        for b, batch in enumerate(batches):
+            x = torch.from_numpy(pending.result()).to(dev, non_blocking=True)
+            if b + 1 < len(batches):
+                pending = pool.submit(load, batches[b + 1])
+            if dev.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(dev):
+                y = model(x)
+            y = y.float().cpu().numpy()
+            if out is None:
+                out = np.empty((y.shape[1], height, width), dtype=np.float32)
+            for j, i in enumerate(batch):
+                ry0, _, rx0, _ = read[i]
+                ky0, ky1, kx0, kx1 = keep[i]
+                out[:, ky0:ky1, kx0:kx1] = y[j, :, ky0 - ry0:ky1 - ry0, kx0 - rx0:kx1 - rx0]
+            bar.update(len(batch))
+            if callback is not None and callback(batch[-1] + 1, len(read)) is False:
+                bar.close()
+                raise Cancelled("inference cancelled")
+    bar.close()
+    return out

@@ -1,0 +1,232 @@
+"""Weights registry: save/load round trip, checksum verification, card validation."""
+
+import json
+import struct
+
+import pytest
+import torch
+from torch import nn
+
+from glue_astrodl.core.errors import BadInputError
+from glue_astrodl.core.weights import (
+    REQUIRED_KEYS,
+    ModelCard,
+    file_sha256,
+    list_models,
+    load_model,
+    save_model,
+    weights_dirs,
+)
+from glue_astrodl.models.registry import architectures, get_architecture, register_architecture
+
+ARCH = "test-tinyconv"
+
+
+@register_architecture(ARCH)
+class TinyConv(nn.Module):
+    def __init__(self, in_channels=1, width=4, n_out=2):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.bn = nn.BatchNorm2d(width)
+        self.head = nn.Conv2d(width, n_out, 1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.bn(self.conv(x))))
+
+
+def _card(**overrides):
+    card = {
+        "name": "tiny",
+        "version": "1.0.0",
+        "architecture": ARCH,
+        "arch_kwargs": {"in_channels": 1, "width": 4, "n_out": 2},
+        "outputs": ["background", "source"],
+        "description": "test model",
+        "seed": 123,
+    }
+    card.update(overrides)
+    return card
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = TinyConv(width=4)
+    with torch.no_grad():  # non-trivial buffers too
+        model.bn.running_mean.uniform_(-1, 1)
+        model.bn.running_var.uniform_(0.5, 2)
+    model.eval()
+    card = save_model(model, tmp_path / "tiny", _card())
+    return model, card, tmp_path
+
+
+def _one_line(err):
+    msg = str(err.value)
+    assert "\n" not in msg and msg.strip() == msg
+    return msg
+
+
+def _rewrite_card(tmp_path, **changes):
+    path = tmp_path / "tiny.json"
+    data = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_architecture_registry():
+    assert get_architecture(ARCH) is TinyConv
+    assert ARCH in architectures() and architectures() == sorted(architectures())
+    with pytest.raises(KeyError, match=ARCH):
+        get_architecture("no-such-arch")
+    with pytest.raises(ValueError):
+        register_architecture(ARCH)(type("Other", (nn.Module,), {}))
+    with pytest.raises(TypeError):
+        register_architecture("not-a-module")(object)
+
+
+def test_save_writes_safetensors_and_card(saved):
+    model, card, tmp_path = saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.json", "tiny.safetensors"]
+    raw = (tmp_path / "tiny.safetensors").read_bytes()
+    (header_len,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + header_len])
+    assert "conv.weight" in header and header["conv.weight"]["shape"] == [4, 1, 3, 3]
+    assert header["__metadata__"]["format"] == "pt"
+    assert not raw.startswith(b"PK") and not raw.startswith(b"\x80")  # not a zip / pickle
+
+    on_disk = json.loads((tmp_path / "tiny.json").read_text())
+    assert list(on_disk) == sorted(on_disk)
+    assert on_disk["weights_sha256"] == file_sha256(tmp_path / "tiny.safetensors") == card.weights_sha256
+    assert card.path == tmp_path / "tiny.json" and card.weights_path == tmp_path / "tiny.safetensors"
+    assert card.data == on_disk and "created" in card
+
+
+def _same_outputs(a, b, dtype=torch.float32):
+    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+
+
+def test_load_by_path(saved):
+    model, card, tmp_path = saved
+    loaded, lcard = load_model(tmp_path / "tiny.safetensors")
+    assert isinstance(loaded, TinyConv) and not loaded.training
+    assert lcard.name == "tiny" and lcard.outputs == ["background", "source"]
+    _same_outputs(model, loaded)
+    # explicit card as a dict, and the .json card path itself
+    loaded2, _ = load_model(str(tmp_path / "tiny.safetensors"), card=card.data)
+    _same_outputs(model, loaded2)
+    loaded3, _ = load_model(tmp_path / "tiny.json")
+    _same_outputs(model, loaded3)
+
+
+def test_load_by_name_and_list(saved, monkeypatch):
+    model, card, tmp_path = saved
+    monkeypatch.setenv("ASTRODL_WEIGHTS_PATH", str(tmp_path))
+    assert weights_dirs()[-1] == tmp_path and weights_dirs()[0].name == "weights"
+    loaded, lcard = load_model("tiny", dtype=torch.float64)
+    assert next(loaded.parameters()).dtype == torch.float64
+    _same_outputs(model.double(), loaded, torch.float64)
+
+    cards = [c for c in list_models() if c.name == "tiny"]
+    assert len(cards) == 1
+    c = cards[0]
+    assert isinstance(c, ModelCard)
+    assert (c.version, c.architecture, c.arch_kwargs) == ("1.0.0", ARCH, {"in_channels": 1, "width": 4, "n_out": 2})
+    assert c.get("description") == "test model" and c.get("seed") == 123 and c.get("metrics", "x") == "x"
+    assert c.weights_sha256 == card.weights_sha256
+
+
+def test_list_models_skips_bad_cards(saved, monkeypatch):
+    _, _, tmp_path = saved
+    (tmp_path / "broken.json").write_text("{not json")
+    monkeypatch.setenv("ASTRODL_WEIGHTS_PATH", str(tmp_path))
+    with pytest.warns(UserWarning, match="broken.json"):
+        names = [c.name for c in list_models()]
+    assert "tiny" in names
+
+
+def test_checksum_mismatch(saved):
+    _, _, tmp_path = saved
+    path = tmp_path / "tiny.safetensors"
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(BadInputError, match="checksum") as err:
+        load_model(path)
+    msg = _one_line(err)
+    assert str(path) in msg and "expected" in msg
+
+
+def test_unknown_name(monkeypatch, saved):
+    _, _, tmp_path = saved
+    monkeypatch.setenv("ASTRODL_WEIGHTS_PATH", str(tmp_path))
+    with pytest.raises(BadInputError, match="no-such-model") as err:
+        load_model("no-such-model")
+    assert "tiny" in _one_line(err)  # lists available models
+
+
+def test_missing_weights_file(tmp_path):
+    with pytest.raises(BadInputError, match="not found") as err:
+        load_model(tmp_path / "nothing.safetensors")
+    _one_line(err)
+
+
+def test_unknown_architecture(saved):
+    _, _, tmp_path = saved
+    _rewrite_card(tmp_path, architecture="no-such-arch")
+    with pytest.raises(BadInputError, match="no-such-arch") as err:
+        load_model(tmp_path / "tiny.safetensors")
+    assert ARCH in _one_line(err)  # lists known architectures
+
+
+@pytest.mark.parametrize("key", REQUIRED_KEYS)
+def test_missing_required_key(saved, key):
+    _, _, tmp_path = saved
+    _rewrite_card(tmp_path, **{key: None})
+    with pytest.raises(BadInputError, match=key) as err:
+        load_model(tmp_path / "tiny.safetensors")
+    assert "tiny.json" in _one_line(err)
+
+
+def test_invalid_card_json(saved):
+    _, _, tmp_path = saved
+    (tmp_path / "tiny.json").write_text("{oops")
+    with pytest.raises(BadInputError, match="JSON") as err:
+        load_model(tmp_path / "tiny.safetensors")
+    _one_line(err)
+
+
+def test_state_dict_mismatch(saved):
+    _, _, tmp_path = saved
+    _rewrite_card(tmp_path, arch_kwargs={"in_channels": 1, "width": 8, "n_out": 2})
+    with pytest.raises(BadInputError, match="shape mismatch") as err:
+        load_model(tmp_path / "tiny.safetensors")
+    assert "tiny.safetensors" in _one_line(err)
+
+
+def test_bad_arch_kwargs(saved):
+    _, _, tmp_path = saved
+    _rewrite_card(tmp_path, arch_kwargs={"depth": 3})
+    with pytest.raises(BadInputError, match="arch_kwargs") as err:
+        load_model(tmp_path / "tiny.safetensors")
+    _one_line(err)
+
+
+def test_save_rejects_bad_cards(tmp_path):
+    model = TinyConv()
+    with pytest.raises(BadInputError, match="unknown architecture"):
+        save_model(model, tmp_path / "a", _card(architecture="no-such-arch"))
+    with pytest.raises(BadInputError, match="outputs"):
+        save_model(model, tmp_path / "a", {k: v for k, v in _card().items() if k != "outputs"})
+    with pytest.raises(BadInputError, match="do not rebuild"):
+        save_model(model, tmp_path / "a", _card(arch_kwargs={"width": 8}))
+    assert list(tmp_path.iterdir()) == []
+    # architecture defaults to the model's registered name; a suffix on path is accepted
+    card = save_model(model, tmp_path / "b.safetensors", {k: v for k, v in _card().items() if k != "architecture"})
+    assert card.architecture == ARCH and (tmp_path / "b.json").is_file()
