@@ -86,10 +86,12 @@ def _trapezoid(y, x):
 def _binary_counts(y_true, score):
     """Cumulative (fps, tps, thresholds) at every distinct score, highest first.
 
-    One stable sort plus cumulative sums; NaN scores are dropped. ``tps[i]``/``fps[i]``
+    One sort plus cumulative sums; NaN scores are dropped. ``tps[i]``/``fps[i]``
     count positives/negatives with ``score >= thresholds[i]``.
     """
-    s = np.asarray(score, dtype=np.float64).ravel()
+    s = np.asarray(score).ravel()
+    if not np.issubdtype(s.dtype, np.floating):
+        s = s.astype(np.float64)
     y = _binary_labels(y_true, s.size)
     keep = ~np.isnan(s)
     if not keep.all():
@@ -97,14 +99,14 @@ def _binary_counts(y_true, score):
     n_pos = int(np.count_nonzero(y))
     if n_pos == 0 or n_pos == y.size:
         raise ValueError("need both positive and negative samples (only one class present)")
-    order = np.argsort(-s, kind="stable")
+    order = np.argsort(s)[::-1]  # order within ties is irrelevant: runs are grouped
     s, y = s[order], y[order]
     # last index of each run of equal scores
     last = np.flatnonzero(np.diff(s) != 0)
     last = np.append(last, s.size - 1)
     tps = np.cumsum(y, dtype=np.int64)[last]
     fps = (last + 1) - tps
-    return fps, tps, s[last]
+    return fps, tps, s[last].astype(np.float64)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""Turn what users pass (path, HDU, array, NDData) into one 2-D image with header and WCS."""
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..core.errors import BadInputError
+from ..io.fits import ImageData, celestial_wcs, read_image
+
+__all__ = ["as_image"]
+
+
+def as_image(image, header=None, wcs=None, hdu=None, plane=None):
+    """Return an `ImageData` holding a single 2-D plane.
+
+    ``image`` may be a path, an `ImageData`, a FITS HDU, an ``NDData``/``CCDData`` or an
+    array. Cubes need ``plane`` (the index along the first axis).
+    """
+    if isinstance(image, (str, Path)):
+        img = read_image(image, hdu=hdu)
+    elif isinstance(image, ImageData):
+        img = image
+    elif isinstance(image, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+        img = ImageData(image.data, image.header.copy())
+    elif hasattr(image, "data") and hasattr(image, "wcs") and not isinstance(image, np.ndarray):
+        hdr = fits.Header(getattr(image, "meta", {}) or {}) if header is None else header
+        img = ImageData(np.asarray(image.data), hdr, wcs=getattr(image.wcs, "celestial", None))
+    else:
+        img = ImageData(np.asarray(image), fits.Header() if header is None else header)
+    if header is not None and img.header is not header:
+        img.header = header
+    if wcs is not None:
+        img.wcs, img.wcs_problem = wcs.celestial, None
+    elif img.wcs is None and img.wcs_problem is None:
+        img.wcs, img.wcs_problem = celestial_wcs(img.header)
+    data = img.data
+    if data is None or not np.issubdtype(np.asarray(data[..., :0, :0]).dtype, np.number):
+        raise BadInputError(f"{img.name}: not numeric image data")
+    if data.ndim < 2:
+        raise BadInputError(f"{img.name}: {data.ndim}-D data (shape {data.shape}); need a 2-D image")
+    if data.ndim > 2:
+        squeezed = [n for n in data.shape[:-2] if n != 1]
+        if plane is not None:
+            data = data.reshape(-1, *data.shape[-2:])[plane]
+        elif not squeezed:
+            data = data.reshape(data.shape[-2:])
+        else:
+            raise BadInputError(f"{img.name}: data cube of shape {data.shape}; choose a plane (--plane N)")
+    if min(data.shape) < 8:
+        raise BadInputError(f"{img.name}: image too small ({data.shape[0]}x{data.shape[1]}); need at least 8x8 pixels")
+    img.data = data
+    return img
