@@ -30,6 +30,8 @@ def resolve_device(device=None):
 
 def use_all_cores(n_threads=None):
     """Let torch use every core we are allowed to run on (or ``n_threads``)."""
+    if n_threads is None and os.environ.get("ASTRODL_THREADS"):
+        n_threads = int(os.environ["ASTRODL_THREADS"])  # set per Dask worker by core.batch
     if n_threads is None:
         n_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     n = n_threads

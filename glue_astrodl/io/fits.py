@@ -114,7 +114,15 @@ def read_image(path, hdu=None):
         if not _is_image(h):
             raise BadInputError(f"{path}[{hdu}]: not an image HDU ({type(h).__name__})")
         try:
-            data = h.data
+            try:
+                data = h.data
+            except ValueError as err:
+                if "BZERO" not in str(err):
+                    raise
+                hdul.close()  # scaled integers cannot be memory-mapped: load them
+                hdul = fits.open(path, memmap=False)
+                h = hdul[hdu]
+                data = h.data
         except (TypeError, ValueError, OSError) as err:
             raise BadInputError(f"{path}[{hdu}]: unreadable data ({str(err).splitlines()[0][:80]})") from None
         if data is None or data.size == 0:

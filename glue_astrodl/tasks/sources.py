@@ -85,6 +85,14 @@ def _peaks(sig, threshold, size):
     return ys, xs
 
 
+def _blank_missing(data, sig, band=512):
+    """Set outputs to NaN where the input pixel is NaN/inf (read in bands: memmap-friendly)."""
+    for y in range(0, data.shape[0], band):
+        rows = np.asarray(data[y:y + band])
+        if not np.issubdtype(rows.dtype, np.integer):
+            sig[y:y + band][~np.isfinite(rows)] = np.nan
+
+
 def _refine(sig, ys, xs):
     """Sub-pixel peak position from a parabola through the 3 samples on each axis."""
     height, width = sig.shape
@@ -157,6 +165,7 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
         np.sqrt(den, out=den)
         sig = np.divide(num, den, out=num)  # in place: num becomes the significance
         sig[den == 0] = np.nan
+    _blank_missing(img.data, sig)
     scale = null_scale(sample_finite(sig))
     sig /= scale
     posterior = fit_source_posterior(sample_finite(sig), prior=prior)

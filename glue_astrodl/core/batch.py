@@ -1,0 +1,94 @@
+"""Run one file-to-file job per input through Dask distributed.
+
+A LocalCluster is started by default (one single-threaded-task worker process per core,
+torch threads split between them); pass a scheduler address to use an existing cluster.
+Every job writes its outputs atomically, so a job that is killed half-way leaves nothing
+behind; outputs that already exist are skipped, so re-running a batch finishes it. A job
+that fails is reported and the others carry on.
+"""
+
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .errors import BadInputError
+
+__all__ = ["Job", "JobResult", "run_job", "run_batch"]
+
+
+@dataclass
+class Job:
+    """``func(input, output, **kwargs)`` must write ``output`` (last, atomically)."""
+
+    func: object
+    input: str
+    output: str
+    kwargs: dict
+
+
+@dataclass
+class JobResult:
+    input: str
+    output: str
+    status: str  # 'done', 'skipped', 'bad-input' or 'failed'
+    message: str = ""
+
+
+def run_job(job, overwrite=False, threads=None):
+    """Run one job, turning every exception into a `JobResult` (never raises)."""
+    if threads:
+        os.environ["ASTRODL_THREADS"] = str(threads)
+    if not overwrite and Path(job.output).exists():
+        return JobResult(job.input, job.output, "skipped", "output exists")
+    try:
+        message = job.func(job.input, job.output, **job.kwargs) or ""
+        return JobResult(job.input, job.output, "done", message)
+    except BadInputError as err:
+        text = str(err)
+        return JobResult(job.input, job.output, "bad-input", text if job.input in text else f"{job.input}: {text}")
+    except Exception as err:  # reported per file; the batch goes on
+        last = traceback.format_exception_only(type(err), err)[-1].strip()
+        return JobResult(job.input, job.output, "failed", f"{job.input}: {last}",)
+
+
+def run_batch(jobs, *, scheduler=None, n_workers=None, overwrite=False, progress=True, desc="files"):
+    """Run ``jobs`` (a list of `Job`) and return their `JobResult` in input order.
+
+    A single job without ``scheduler`` runs in this process (no cluster start-up).
+    """
+    jobs = list(jobs)
+    if len(jobs) == 1 and scheduler is None:
+        return [run_job(jobs[0], overwrite)]
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cluster = None
+    if scheduler is None:
+        n_workers = max(1, min(n_workers or cores, len(jobs)))
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        threads = max(1, cores // n_workers)
+    else:
+        threads = None  # a real cluster's workers are configured by their owner
+    client = Client(cluster if cluster is not None else scheduler)
+    try:
+        futures = [client.submit(run_job, job, overwrite, threads, pure=False, key=f"astrodl-{i}-{Path(job.input).name}")
+                   for i, job in enumerate(jobs)]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results = [None] * len(jobs)
+        with tqdm(total=len(jobs), desc=desc, unit="file", disable=not progress) as bar:
+            for future in as_completed(futures):
+                i = index[future.key]
+                try:
+                    results[i] = future.result()
+                except Exception as err:  # e.g. a worker died too often while running it
+                    results[i] = JobResult(jobs[i].input, jobs[i].output, "failed", f"{jobs[i].input}: {err}")
+                bar.update()
+        return results
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

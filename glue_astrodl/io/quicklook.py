@@ -1,0 +1,45 @@
+"""Quick-look PNGs: the image in an arcsinh stretch with detections overlaid."""
+
+import numpy as np
+
+from .atomic import atomic_path
+
+__all__ = ["quicklook_sources"]
+
+
+def _stretch(image, background, rms):
+    z = np.arcsinh((np.asarray(image, dtype=np.float32) - background) / (3.0 * rms))
+    lo, hi = np.nanpercentile(z, [1, 99.8])
+    return np.clip((z - lo) / (hi - lo), 0, 1)
+
+
+def quicklook_sources(path, image, detection, truth=None, max_side=1600):
+    """Write a PNG of ``image`` with detected sources circled (and true ones dotted)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    step = max(1, int(np.ceil(max(image.shape) / max_side)))
+    view = _stretch(image[::step, ::step], detection.meta["background"], detection.meta["noise"])
+    fig, (ax, axp) = plt.subplots(1, 2, figsize=(14, 7), sharex=True, sharey=True)
+    ax.imshow(view, origin="lower", cmap="gray", extent=(0, image.shape[1], 0, image.shape[0]))
+    t = detection.table
+    ax.scatter(t["x"], t["y"], s=60, facecolors="none", edgecolors="tab:orange", lw=0.8,
+               label=f"detected (S/N >= {detection.meta['threshold']:g}): {len(t)}")
+    if truth is not None:
+        ax.scatter(truth["x"], truth["y"], s=4, c="tab:cyan", lw=0, label=f"true: {len(truth)}")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("image (arcsinh stretch)")
+    im = axp.imshow(detection.probability[::step, ::step], origin="lower", cmap="magma", vmin=0, vmax=1,
+                    extent=(0, image.shape[1], 0, image.shape[0]))
+    axp.set_title("P(source | matched-filter S/N)")
+    fig.colorbar(im, ax=axp, fraction=0.046)
+    for a in (ax, axp):
+        a.set_xlabel("x [pix]")
+    ax.set_ylabel("y [pix]")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path
