@@ -11,9 +11,10 @@ Bayes' theorem gives
 Everything is estimated from the image itself: sources only push ``nu`` upwards, so the
 negative half of the histogram is pure noise. It gives the null width ``s0`` (1 for a
 correct noise map; > 1 for correlated noise, e.g. resampled images) and the null fraction
-``pi0 = P(nu < 0) / 0.5``. The alternative density is the histogram density minus the
-scaled null, ``f1 = (f - pi0 f0) / (1 - pi0)``. A user-supplied prior replaces
-``1 - pi0`` in Bayes' rule (prior shift) while ``f1`` stays the one measured. The
+``pi0 = P(nu < 0) / 0.5``. The excess of the (smoothed) histogram density over the scaled
+null at positive ``nu`` is the source term ``pi1 f1``: its integral is the measured source
+fraction ``pi1`` and its shape, normalised, is ``f1``. A user-supplied prior replaces the
+measured ``pi1`` in Bayes' rule (prior shift) while ``f1`` stays the one measured. The
 posterior is forced to be non-decreasing in ``nu``.
 """
 
@@ -72,8 +73,11 @@ def fit_source_posterior(sample, prior=None, bin_width=0.1, smooth_bins=2.0):
     centres = 0.5 * (edges[1:] + edges[:-1])
     density = gaussian_filter1d(counts / (sample.size * bin_width), smooth_bins, mode="constant")
     f0 = norm.pdf(centres)
-    f1 = np.clip(density - pi0 * f0, 0.0, None) / (1.0 - pi0)
-    pi1 = 1.0 - pi0 if prior is None else float(prior)
+    excess = np.clip(density - pi0 * f0, 0.0, None)
+    excess[centres <= 0] = 0.0  # sources only raise the significance
+    measured = float(np.clip(excess.sum() * bin_width, 1e-9, 1.0 - 1e-9))
+    f1 = excess / measured if excess.any() else np.where(centres > 0, f0, 0.0)
+    pi1 = measured if prior is None else float(prior)
     if not 0.0 < pi1 < 1.0:
         raise ValueError(f"source prior must be in (0, 1), got {pi1}")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -81,4 +85,4 @@ def fit_source_posterior(sample, prior=None, bin_width=0.1, smooth_bins=2.0):
     post = np.where(np.isfinite(post), post, 1.0)
     post[centres <= 0] = np.minimum(post[centres <= 0], post[centres > 0][0])
     post = np.maximum.accumulate(post)
-    return SourcePosterior(centres, post, pi1, pi0, 1.0)
+    return SourcePosterior(centres, post, pi1, 1.0 - measured, 1.0)
