@@ -216,7 +216,7 @@ def completeness(p):
 
 # ---------------------------------------------------------------------------- report
 
-def plot(results, snrs, target, path):
+def plot(results, snrs, target, area, path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,9 +228,10 @@ def plot(results, snrs, target, path):
         c, e = np.array(r["completeness"]), np.array(r["completeness_err"])
         a1.errorbar(snrs, c, e, marker="o", capsize=3,
                     label=f"{r['label']} (thr {r['threshold']:.3g}, {r['fdr']:.2f}/Mpix)")
-        pts = sorted(r["scan"], key=lambda q: q["fdr"])
-        a2.plot([q["fdr"] for q in pts], [q["completeness"][k5] for q in pts], marker=".",
-                label=r["label"])
+        pts = sorted(r["scan"], key=lambda q: -q["threshold"])
+        floor = 0.5 / area  # zero false detections drawn at half a count
+        a2.plot([max(q["fdr"], floor) for q in pts], [q["completeness"][k5] for q in pts],
+                marker=".", label=r["label"])
     a1.set_xlabel("true optimal S/N")
     a1.set_ylabel("completeness")
     a1.set_ylim(-0.02, 1.02)
@@ -238,8 +239,8 @@ def plot(results, snrs, target, path):
     a1.legend(fontsize=8, loc="lower right")
     a1.set_title(f"completeness at <= {target:g} false detections / Mpix")
     a2.axvline(target, color="grey", ls="--", lw=1)
-    a2.set_xscale("symlog", linthresh=0.5)
-    a2.set_xlabel("false detections per Mpix")
+    a2.set_xscale("log")
+    a2.set_xlabel("false detections per Mpix (0 drawn at half a count)")
     a2.set_ylabel(f"completeness at S/N {snrs[k5]}")
     a2.grid(alpha=0.3)
     a2.legend(fontsize=8)
@@ -261,7 +262,7 @@ def markdown(results, snrs):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--frames", type=int, default=4, help="number of simulated frames")
+    ap.add_argument("--frames", type=int, default=8, help="number of simulated frames")
     ap.add_argument("--size", type=int, default=2048, help="frame side in pixels")
     ap.add_argument("--seed", type=int, default=1000, help="seed of the first frame (+i for frame i)")
     ap.add_argument("--n-per-snr", type=int, default=400, help="sources per S/N value per frame")
@@ -333,7 +334,7 @@ def main(argv=None):
                 err = ratio * np.hypot(ea / a if a else 0, eb / b if b else 0)
                 print(f"- astrodl / {r['name']} = {a:.3f} / {b:.3f} = **{ratio:.3f} ± {err:.3f}**")
     png = Path(args.outdir) / "completeness.png"
-    plot(results, snrs, args.target, png)
+    plot(results, snrs, args.target, area, png)
     meta = dict(args=vars(args), snrs=list(snrs), area_mpix=area, machine=platform.node(),
                 cpus=os.cpu_count(), date=time.strftime("%Y-%m-%d %H:%M"), results=results,
                 total_s=time.perf_counter() - t0)

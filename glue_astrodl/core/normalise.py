@@ -91,6 +91,21 @@ def _clipped_stats(cells, nsigma, maxiters):
     return mode, std
 
 
+def _fill_from_neighbours(mesh, valid):
+    """Replace invalid cells by the mean of their valid neighbours, growing inwards."""
+    from scipy.ndimage import convolve
+
+    mesh, valid = np.where(valid, mesh, 0.0), valid.copy()
+    ring = np.ones((3, 3))
+    while not valid.all():
+        total = convolve(mesh * valid, ring, mode="constant")
+        count = convolve(valid.astype(float), ring, mode="constant")
+        grow = ~valid & (count > 0)
+        mesh[grow] = total[grow] / count[grow]
+        valid |= grow
+    return mesh
+
+
 def estimate_background(image, box=64, filter_size=3, nsigma=3.0, maxiters=5):
     """Estimate background and noise meshes of a 2-D image (array or memmap).
 
@@ -121,8 +136,8 @@ def estimate_background(image, box=64, filter_size=3, nsigma=3.0, maxiters=5):
     positive = good & (rms > 0)
     if not positive.any():
         raise BadInputError(f"constant image (every finite pixel is {np.nanmedian(bkg):g}): no noise to measure against")
-    bkg[~good] = np.median(bkg[good])
-    rms[~positive] = np.median(rms[positive])
+    bkg = _fill_from_neighbours(bkg, good)
+    rms = _fill_from_neighbours(rms, positive)
     if filter_size > 1 and min(ny, nx) >= filter_size:
         bkg = median_filter(bkg, size=filter_size, mode="nearest")
         rms = median_filter(rms, size=filter_size, mode="nearest")

@@ -71,9 +71,11 @@ def fit_source_posterior(sample, prior=None, bin_width=0.1, smooth_bins=2.0):
     edges = np.arange(-10.0, top + bin_width, bin_width)
     counts, _ = np.histogram(sample, edges)
     centres = 0.5 * (edges[1:] + edges[:-1])
-    density = gaussian_filter1d(counts / (sample.size * bin_width), smooth_bins, mode="constant")
+    smooth = lambda c: gaussian_filter1d(c / bin_width, smooth_bins, mode="constant")  # noqa: E731
+    density = smooth(counts / sample.size)
+    null = smooth(np.diff(norm.cdf(edges)))  # binned and smoothed exactly like the data
     f0 = norm.pdf(centres)
-    excess = np.clip(density - pi0 * f0, 0.0, None)
+    excess = np.clip(density - pi0 * null, 0.0, None)
     excess[centres <= 0] = 0.0  # sources only raise the significance
     measured = float(np.clip(excess.sum() * bin_width, 1e-9, 1.0 - 1e-9))
     f1 = excess / measured if excess.any() else np.where(centres > 0, f0, 0.0)

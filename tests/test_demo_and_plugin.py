@@ -1,0 +1,52 @@
+"""The built-in example and the glue plugin entry point."""
+
+from importlib.metadata import entry_points
+
+import numpy as np
+from astropy.io import fits
+from conftest import run_cli
+from regions import Regions
+
+
+def test_demo_writes_every_product(tmp_path):
+    res = run_cli("demo", tmp_path, "--size", "512", "--quiet")
+    assert res.returncode == 0, res.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"demo_frame.fits", "demo_sources.fits", "demo_sources.reg", "demo_source_probability.reg",
+            "demo_quicklook.png"} <= names
+    assert (tmp_path / "demo_quicklook.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(Regions.read(tmp_path / "demo_sources.reg")) > 20
+    recovered = int(res.stdout.split("% of true objects")[0].split()[-1])
+    assert recovered >= 85
+
+
+def test_glue_entry_point_registers_the_data_factory(tmp_path):
+    (ep,) = [e for e in entry_points(group="glue.plugins") if e.name == "glue_astrodl"]
+    assert ep.value == "glue_astrodl:setup"
+    from glue.config import data_factory
+    from glue.main import load_plugins
+
+    load_plugins(require_qt_plugins=False)
+    labels = [f.label for f in data_factory.members]
+    assert "glue-astrodl product (FITS)" in labels
+
+
+def test_data_factory_reads_products(tmp_path, star_field):
+    from glue.core import DataCollection
+    from glue.core.data_factories import load_data
+
+    from glue_astrodl import detect_sources
+
+    path = detect_sources(star_field.image, star_field.header).to_fits(tmp_path / "p.fits")
+    from glue_astrodl.glue import register
+
+    register()
+    loaded = load_data(str(path))
+    loaded = loaded if isinstance(loaded, list) else [loaded]
+    dc = DataCollection(loaded)
+    image = dc[0]
+    assert {"SOURCE", "SIGNIFICANCE"} <= {c.label for c in image.main_components}
+    np.testing.assert_allclose(image["SOURCE"], fits.getdata(path)[0])
+    assert image.coords is not None and image.coords.pixel_to_world_values(0, 0) is not None
+    catalogue = dc[1]
+    assert catalogue.size == len(star_field.truth)
