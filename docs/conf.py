@@ -1,0 +1,9 @@
+project = "glue-astrodl"
+author = "glue-astrodl developers"
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode"]
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+napoleon_numpy_docstring = True
+html_theme = "alabaster"
+exclude_patterns = ["_build"]
+nitpicky = False

@@ -1,0 +1,11 @@
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_sphinx_docs_build_without_warnings(tmp_path):
+    docs = Path(__file__).parents[1] / "docs"
+    res = subprocess.run([sys.executable, "-m", "sphinx", "-q", "-W", "--keep-going", "-b", "html", str(docs),
+                          str(tmp_path)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "detect_sources" in (tmp_path / "api.html").read_text()
