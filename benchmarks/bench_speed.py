@@ -53,9 +53,18 @@ def worker_sep(path, fwhm, thresh):
     t = time.perf_counter()
     data = _read(path)
     bkg = sep.Background(data)
-    sep.set_extract_pixstack(5_000_000)
-    objs = sep.extract(data - bkg, thresh, err=bkg.globalrms)
-    return dict(n=len(objs), compute_s=time.perf_counter() - t)
+    sub = data - bkg
+    extra = {}
+    while True:  # sep's default pixel stack (300000); grown only if the frame needs it
+        try:
+            objs = sep.extract(sub, thresh, err=bkg.globalrms)
+            break
+        except Exception as err:
+            if "pixel buffer full" not in str(err) and "object buffer full" not in str(err):
+                raise
+            sep.set_extract_pixstack(4 * sep.get_extract_pixstack())
+            extra["pixstack"] = sep.get_extract_pixstack()
+    return dict(n=len(objs), compute_s=time.perf_counter() - t, **extra)
 
 
 def worker_photutils(path, fwhm, thresh, deblend=False):
