@@ -135,25 +135,51 @@ def run_worker(argv):
         kw["deblend"] = a.deblend
     if a.name == "api":
         kw.update(out=a.out, profile=a.profile)
-    print(json.dumps(WORKERS[a.name](a.file, a.fwhm, a.thresh, **kw)))
+    res = WORKERS[a.name](a.file, a.fwhm, a.thresh, **kw)
+    res["vmhwm_mb"] = _vmhwm_mb()
+    print(json.dumps(res))
+
+
+def _vmhwm_mb():
+    """The process's own peak RSS from /proc (cross-check of the launcher's ru_maxrss)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except OSError:
+        pass
+    return None
 
 
 # ---------------------------------------------------------------------------- measuring
 
-def measure(cmd, env):
-    """Run ``cmd``; return (wall_s, peak_rss_mb, stdout) of that process alone."""
+# A fork of a large process (vfork included) starts with the parent's pages, and Linux
+# keeps that pre-exec high-water mark in the child's ru_maxrss. So every measured command is
+# started by this tiny launcher (a few MB), never by the benchmark process that holds the
+# simulated frame; the launcher reaps it with wait4 and reports that process's own usage.
+LAUNCHER = r"""
+import json, os, subprocess, sys, time
+cmd, out, err = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+with open(out, "wb") as fo, open(err, "wb") as fe:
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # Read the pipes without reaping, then reap with wait4 for this child's rusage.
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    p = subprocess.Popen(cmd, stdout=fo, stderr=fe)
+    _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
-    proc.stderr.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{err.decode()[-2000:]}")
-    return wall, usage.ru_maxrss * 1024 / 1e6, out.decode()  # ru_maxrss is in KiB on Linux; MB = 1e6 B
+print(json.dumps(dict(wall=wall, maxrss_kib=ru.ru_maxrss, rc=os.waitstatus_to_exitcode(status))))
+"""
+
+
+def measure(cmd, env, tmp):
+    """Run ``cmd``; return (wall_s, peak_rss_mb, stdout) of that process alone."""
+    out, err = Path(tmp) / "stdout.txt", Path(tmp) / "stderr.txt"
+    launch = [sys.executable, "-I", "-S", "-c", LAUNCHER, json.dumps([str(c) for c in cmd]),
+              str(out), str(err)]
+    res = json.loads(subprocess.run(launch, env=env, check=True, capture_output=True,
+                                    text=True).stdout)
+    if res["rc"] != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({res['rc']}):\n{err.read_text()[-2000:]}")
+    # ru_maxrss is in KiB on Linux; MB = 1e6 bytes
+    return res["wall"], res["maxrss_kib"] * 1024 / 1e6, out.read_text()
 
 
 def astrodl_command():
@@ -234,7 +260,7 @@ def main(argv=None):
             for _ in range(args.repeat):
                 if product is not None and product.exists():
                     product.unlink()
-                wall, rss, stdout = measure(cmd, env)
+                wall, rss, stdout = measure(cmd, env, tmp)
                 walls.append(wall)
                 rsss.append(rss)
                 if product is not None:
@@ -246,7 +272,9 @@ def main(argv=None):
                        if "compute_s" in infos[-1] else None,
                        deblend_s=infos[-1].get("deblend_s"))
             results.append(res)
-            print(f"  {label}: {res['wall_s']:.2f} s, {res['rss_mb']:.0f} MB, n={res['n']}",
+            res["vmhwm_mb"] = max((i.get("vmhwm_mb") or 0) for i in infos) or None
+            print(f"  {label}: {res['wall_s']:.2f} s, {res['rss_mb']:.0f} MB "
+                  f"(in-process VmHWM {res['vmhwm_mb'] or float('nan'):.0f} MB), n={res['n']}",
                   file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
