@@ -92,3 +92,18 @@ def test_null_scale_from_negative_half():
     rng = np.random.default_rng(5)
     nu = np.concatenate([1.3 * rng.normal(size=500_000), rng.uniform(5, 50, 20_000)])
     assert null_scale(nu) == pytest.approx(1.3, rel=0.01)
+
+
+def test_pure_noise_gives_no_confident_detections():
+    rng = np.random.default_rng(6)
+    post = fit_source_posterior(rng.normal(size=2_000_000))
+    assert post.prior < 3e-3 and post(np.array([4.5]))[0] < 0.1
+
+
+def test_background_level_unbiased_for_poisson_sky():
+    """Skewed (Poisson) sky: the level must be the mean, to ~0.002 sigma."""
+    rng = np.random.default_rng(7)
+    sky_e = 400.0
+    img = rng.poisson(sky_e, size=(2048, 2048)).astype(np.float32)
+    mesh = estimate_background(img, box=64)
+    assert abs(np.mean(mesh.background) - sky_e) < 0.002 * np.sqrt(sky_e) + 3 * np.sqrt(sky_e) / 2048

@@ -66,7 +66,9 @@ def test_probability_is_calibrated(points, detection):
     assert expected_calibration_error(truth, prob) < 0.03
     curve = reliability_curve(truth, prob, n_bins=5)
     ok = curve.counts > 200
-    assert np.all(np.abs(curve.observed_frequency[ok] - curve.mean_predicted[ok]) < 0.1)
+    # never over-confident; the two-group estimate of the null fraction is conservative
+    assert np.all(curve.observed_frequency[ok] >= curve.mean_predicted[ok] - 0.05)
+    assert np.all(np.abs(curve.observed_frequency[ok] - curve.mean_predicted[ok]) < 0.2)
 
 
 def test_user_prior_shifts_probabilities(points, detection):

@@ -69,26 +69,52 @@ def _clip_bias(nsigma):
 
 
 def _clipped_stats(cells, nsigma, maxiters):
-    """Sigma-clipped (level, std) along axis 1 of ``cells`` (NaN = missing), vectorised."""
-    x = cells.copy()
+    """Sigma-clipped (level, std) of each row of ``cells`` (NaN = missing), vectorised.
+
+    Each row is sorted once: clipping removes values from both ends, so the kept values
+    are always a contiguous run ``[lo, hi)`` of the sorted row, and prefix sums give
+    their mean and variance without copying.
+    """
+    s = np.sort(cells, axis=1)  # NaN sort last
+    n_valid = np.isfinite(s).sum(axis=1)
+    rows = np.arange(s.shape[0])
+    offset = s[rows, np.maximum(n_valid // 2, 0)].astype(np.float64)  # rough level, for precision
+    offset = np.where(n_valid > 0, offset, 0.0)
+    d = np.where(np.isfinite(s), s - offset[:, None], 0.0)
+    cs = np.concatenate([np.zeros((s.shape[0], 1)), np.cumsum(d, axis=1)], axis=1)
+    cs2 = np.concatenate([np.zeros((s.shape[0], 1)), np.cumsum(d * d, axis=1)], axis=1)
+    lo, hi = np.zeros_like(n_valid), n_valid.copy()
+
+    def stats(lo, hi):
+        n = np.maximum(hi - lo, 1)
+        mean = (cs[rows, hi] - cs[rows, lo]) / n
+        var = np.maximum((cs2[rows, hi] - cs2[rows, lo]) / n - mean**2, 0.0)
+        mid = lo + (n - 1) // 2
+        med = 0.5 * (d[rows, mid] + d[rows, np.minimum(lo + n // 2, s.shape[1] - 1)])
+        return mean, np.sqrt(var), med
+
     for _ in range(maxiters):
-        med = np.nanmedian(x, axis=1, keepdims=True)
-        std = np.nanstd(x, axis=1, keepdims=True)
-        clip = np.abs(x - med) > nsigma * std
-        if not clip.any():
+        mean, std, med = stats(lo, hi)
+        new_lo = (d < (med - nsigma * std)[:, None]).sum(axis=1)
+        new_hi = np.minimum((d <= (med + nsigma * std)[:, None]).sum(axis=1), n_valid)
+        new_hi = np.maximum(new_hi, new_lo)
+        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
             break
-        x[clip] = np.nan
-    valid = np.isfinite(x).sum(axis=1)
-    med = np.nanmedian(x, axis=1)
-    mean = np.nanmean(x, axis=1)
-    std = np.nanstd(x, axis=1) / _clip_bias(nsigma)
+        lo, hi = new_lo, new_hi
+    _, std, med = stats(lo, hi)
+    std = std / _clip_bias(nsigma)
+    # The level is the mean within +-4 sigma: clipping a Poisson-skewed sky at 3 sigma
+    # biases the mean low by 0.040 * skewness * sigma (the truncation term of the
+    # Edgeworth series, 2 k^3 phi(k) / 6); at 4 sigma that bias is 14 times smaller.
+    wide_lo = (d < (med - 4.0 * std)[:, None]).sum(axis=1)
+    wide_hi = np.minimum((d <= (med + 4.0 * std)[:, None]).sum(axis=1), n_valid)
+    mean, _, _ = stats(wide_lo, np.maximum(wide_hi, wide_lo))
     crowded = np.abs(mean - med) > 0.3 * std
-    mode = np.where(crowded, med, mean)
-    frac = valid / cells.shape[1]
-    bad = frac < 0.5
-    mode[bad] = np.nan
+    level = np.where(crowded, med, mean) + offset
+    bad = n_valid < 0.5 * cells.shape[1]
+    level[bad] = np.nan
     std[bad] = np.nan
-    return mode, std
+    return level, std
 
 
 def _fill_from_neighbours(mesh, valid):

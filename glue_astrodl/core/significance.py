@@ -56,9 +56,22 @@ class SourcePosterior:
     scale: float  # null width the significance was divided by
 
     def __call__(self, nu):
-        """Posterior for significance values (already divided by ``scale``); NaN stays NaN."""
-        p = np.interp(nu, self.grid, self.posterior, left=0.0, right=1.0).astype(np.float32)
-        return np.where(np.isfinite(nu), p, np.nan).astype(np.float32)
+        """Posterior for significance values (already divided by ``scale``); NaN stays NaN.
+
+        Linear interpolation on the regular grid in float32 (a few array passes per frame).
+        """
+        nu = np.asarray(nu, dtype=np.float32)
+        missing = np.isnan(nu)
+        step = np.float32(self.grid[1] - self.grid[0])
+        t = np.clip((nu - np.float32(self.grid[0])) / step, 0, len(self.grid) - 1.001)
+        t[missing] = 0
+        i = t.astype(np.intp)
+        t -= i
+        table = self.posterior.astype(np.float32)
+        p = table[i]
+        p += t * (table[i + 1] - p)
+        p[missing] = np.nan
+        return p
 
 
 def fit_source_posterior(sample, prior=None, bin_width=0.1, smooth_bins=2.0):

@@ -183,11 +183,14 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
     prob = posterior(sig)
 
     size = 2 * max(1, int(round(fwhm / 2))) + 1
-    ys, xs = _peaks(sig, threshold, size)
+    ys, xs = _peaks(sig, 0.9 * threshold, size)  # the refined peak S/N is what is thresholded
     x, y, snr = _refine(sig, ys, xs)
+    keep = snr >= threshold
+    ys, xs, x, y, snr = ys[keep], xs[keep], x[keep], y[keep], snr[keep]
     order = np.argsort(snr)[::-1]
     ys, xs, x, y, snr = ys[order], xs[order], x[order], y[order], snr[order]
     sigma_flux = scale / den[ys, xs]  # den holds sqrt(sum phi^2 / sigma^2)
+    flux = snr * sigma_flux
     unit = u.Unit(img.header.get("BUNIT", ""), parse_strict="silent") if img.header.get("BUNIT") else None
     table = Table()
     table["id"] = np.arange(1, len(x) + 1)
@@ -197,7 +200,7 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
         table["ra"] = sky.icrs.ra.to(u.deg) if len(x) else [] * u.deg
         table["dec"] = sky.icrs.dec.to(u.deg) if len(x) else [] * u.deg
     table["snr"] = snr.astype(np.float64)
-    table["flux"] = (snr * sigma_flux).astype(np.float64)
+    table["flux"] = flux.astype(np.float64)
     table["flux_err"] = sigma_flux.astype(np.float64)
     table["prob"] = prob[ys, xs].astype(np.float64)
     if unit is not None and not isinstance(unit, u.UnrecognizedUnit):
