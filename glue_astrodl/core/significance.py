@@ -55,23 +55,29 @@ class SourcePosterior:
     pi0: float  # null fraction measured on the image
     scale: float  # null width the significance was divided by
 
-    def __call__(self, nu):
+    def __call__(self, nu, rows=256):
         """Posterior for significance values (already divided by ``scale``); NaN stays NaN.
 
-        Linear interpolation on the regular grid in float32 (a few array passes per frame).
+        Linear interpolation on the regular grid, in float32 and ``rows`` rows at a time
+        so the temporaries stay small next to a full frame.
         """
         nu = np.asarray(nu, dtype=np.float32)
-        missing = np.isnan(nu)
+        flat_in = nu.reshape(nu.shape[0] if nu.ndim else 1, -1)
+        flat_out = np.empty_like(flat_in)
         step = np.float32(self.grid[1] - self.grid[0])
-        t = np.clip((nu - np.float32(self.grid[0])) / step, 0, len(self.grid) - 1.001)
-        t[missing] = 0
-        i = t.astype(np.intp)
-        t -= i
         table = self.posterior.astype(np.float32)
-        p = table[i]
-        p += t * (table[i + 1] - p)
-        p[missing] = np.nan
-        return p
+        for r in range(0, flat_in.shape[0], rows):
+            chunk = flat_in[r:r + rows]
+            missing = np.isnan(chunk)
+            t = np.clip((chunk - np.float32(self.grid[0])) / step, 0, len(self.grid) - 1.001)
+            t[missing] = 0
+            i = t.astype(np.int32)
+            t -= i
+            p = table[i]
+            p += t * (table[i + 1] - p)
+            p[missing] = np.nan
+            flat_out[r:r + rows] = p
+        return flat_out.reshape(nu.shape)
 
 
 def fit_source_posterior(sample, prior=None, bin_width=0.1, smooth_bins=2.0):
