@@ -77,6 +77,16 @@ def cmd_sources(args):
     return _run_jobs(args, sources_job, "sources", kwargs)
 
 
+def cmd_contaminants(args):
+    from .jobs import contaminants_job
+    from .tasks.contaminants import parse_priors
+
+    classes = [c.strip().upper() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    kwargs = dict(classes=classes, priors=parse_priors(args.priors or ""), output_kind=args.output_kind,
+                  hdu=args.hdu, plane=args.plane, device=args.device, model=args.model)
+    return _run_jobs(args, contaminants_job, args.output_kind if args.output_kind != "proba" else "contaminants", kwargs)
+
+
 def cmd_models(args):
     from .core.weights import list_models
 
@@ -116,7 +126,7 @@ def cmd_demo(args):
 
 def _batch_options(p, tag):
     p.add_argument("images", nargs="+", help="FITS files or glob patterns")
-    p.add_argument("-o", "--output", help=f"output file (one input) or directory (default: <input>_{tag}.fits)")
+    p.add_argument("-o", "--out", dest="output", help=f"output file (one input) or directory (default: <input>_{tag}.fits)")
     p.add_argument("--hdu", help="HDU index or EXTNAME (default: first image HDU)")
     p.add_argument("--plane", type=int, help="plane of a data cube")
     p.add_argument("--regions", help="regions file (.reg ds9, .crtf, .fits), or an extension for one per input")
@@ -140,6 +150,15 @@ def build_parser():
     p.add_argument("--threshold", type=float, default=5.0, help="S/N threshold for the source table")
     p.add_argument("--prior", type=float, help="fraction of pixels holding sources (default: measured)")
     p.set_defaults(func=cmd_sources)
+
+    p = sub.add_parser("contaminants", parents=[common], help="14-class contaminant probabilities (MaxiMask classes)")
+    _batch_options(p, "contaminants")
+    p.add_argument("--classes", help="comma-separated classes (default: all 14), e.g. CR,TRL")
+    p.add_argument("--priors", help="class priors of your data, e.g. CR=5e-4,TRL=1e-4 (default: model card)")
+    p.add_argument("--output", dest="output_kind", choices=["proba", "masks", "bitmask"], default="proba",
+                   help="probability cube, uint8 masks or int16 bit-mask")
+    p.add_argument("--model", default="contaminants", help="installed model name or .safetensors path")
+    p.set_defaults(func=cmd_contaminants)
 
     sub.add_parser("models", parents=[common], help="list installed models and their cards").set_defaults(func=cmd_models)
     sub.add_parser("info", parents=[common], help="versions and device").set_defaults(func=cmd_info)

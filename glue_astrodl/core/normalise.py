@@ -19,7 +19,7 @@ from scipy.ndimage import median_filter
 
 from .errors import BadInputError
 
-__all__ = ["BackgroundMesh", "estimate_background", "asinh_stretch"]
+__all__ = ["BackgroundMesh", "estimate_background", "asinh_stretch", "robust_level_noise"]
 
 
 @dataclass
@@ -174,3 +174,27 @@ def asinh_stretch(x, background, rms, softening=1.0):
     """``asinh((x - background) / (softening * rms))`` with missing pixels set to 0."""
     z = np.arcsinh((x - background) / (softening * rms))
     return np.where(np.isfinite(z), z, 0.0).astype(np.float32)
+
+
+def robust_level_noise(image, max_rows=512):
+    """Global sky level (median) and pixel noise of an image (array or memmap).
+
+    The noise is the MAD of differences between horizontal neighbours, divided by sqrt(2):
+    insensitive to gradients, large-scale structure, sources and isolated defects. Up to
+    ``max_rows`` evenly spaced rows are read, so a memory-mapped frame is not loaded.
+    """
+    rows = np.linspace(0, image.shape[-2] - 1, min(max_rows, image.shape[-2])).astype(int)
+    sample = np.asarray(image[..., rows, :], dtype=np.float32)
+    finite = np.isfinite(sample)
+    if not finite.any():
+        raise BadInputError("no usable pixels (all NaN/inf)")
+    level = float(np.median(sample[finite]))
+    diff = np.diff(sample, axis=-1)
+    diff = diff[np.isfinite(diff)]
+    noise = float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2)) if diff.size else 0.0
+    if noise <= 0:
+        spread = float(np.std(sample[finite]))
+        if spread <= 0:
+            raise BadInputError(f"constant image (every finite pixel is {level:g}): no noise to measure against")
+        noise = spread
+    return level, noise

@@ -20,8 +20,8 @@ from .. import __version__
 from ..core.errors import BadInputError
 from .atomic import atomic_path
 
-__all__ = ["ImageData", "read_image", "image_hdu_indices", "product_header",
-           "write_probability_cube", "write_mask", "write_bitmask", "write_hdus"]
+__all__ = ["ImageData", "read_image", "image_hdu_indices", "product_header", "probability_hdu",
+           "mask_hdu", "bitmask_hdu", "write_probability_cube", "write_mask", "write_bitmask", "write_hdus"]
 
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "BZERO",
                "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER", "BUNIT",
@@ -192,29 +192,45 @@ def _cube(data, dtype):
     return data[None] if data.ndim == 2 else data
 
 
-def write_probability_cube(path, cube, classes, header=None, wcs=None, priors=None,
-                           thresholds=None, model=None, extra_hdus=(), overwrite=True):
-    """Write a float32 ``(K, H, W)`` probability cube with class names and provenance."""
+def probability_hdu(cube, classes, header=None, wcs=None, priors=None, thresholds=None, model=None):
+    """ImageHDU of a float32 ``(K, H, W)`` probability cube with class names and provenance."""
     cube = _cube(cube, np.float32)
     hdr = product_header(header, wcs, n_planes=cube.shape[0], BUNIT="")
     _class_cards(hdr, classes, priors, thresholds, model)
-    return write_hdus(path, [fits.PrimaryHDU(cube, hdr), *extra_hdus], overwrite)
+    return fits.ImageHDU(cube, hdr)
 
 
-def write_mask(path, masks, classes, header=None, wcs=None, thresholds=None, model=None, overwrite=True):
-    """Write uint8 ``(K, H, W)`` per-class masks (1 = flagged)."""
+def mask_hdu(masks, classes, header=None, wcs=None, thresholds=None, model=None):
+    """ImageHDU of uint8 ``(K, H, W)`` per-class masks (1 = flagged)."""
     masks = _cube(masks, np.uint8)
     hdr = product_header(header, wcs, n_planes=masks.shape[0])
     _class_cards(hdr, classes, thresholds=thresholds, model=model)
-    return write_hdus(path, [fits.PrimaryHDU(masks, hdr)], overwrite)
+    return fits.ImageHDU(masks, hdr)
 
 
-def write_bitmask(path, bitmask, bits, header=None, wcs=None, model=None, overwrite=True):
-    """Write an int16 bit-mask; ``bits`` maps class name to its bit code (1, 2, 4, ...)."""
+def bitmask_hdu(bitmask, bits, header=None, wcs=None, model=None):
+    """ImageHDU of an int16 bit-mask; ``bits`` maps class name to its code (1, 2, 4, ...)."""
     hdr = product_header(header, wcs)
     for name, code in bits.items():
         hdr[f"BIT{int(np.log2(code)):02d}"] = (name, f"bit code {code}")
     if model is not None:
         _class_cards(hdr, [], model=model)
         del hdr["NCLASS"]
-    return write_hdus(path, [fits.PrimaryHDU(np.asarray(bitmask, dtype=np.int16), hdr)], overwrite)
+    return fits.ImageHDU(np.asarray(bitmask, dtype=np.int16), hdr)
+
+
+def write_probability_cube(path, cube, classes, header=None, wcs=None, priors=None,
+                           thresholds=None, model=None, extra_hdus=(), overwrite=True):
+    """Write a float32 ``(K, H, W)`` probability cube with class names and provenance."""
+    hdu = probability_hdu(cube, classes, header, wcs, priors, thresholds, model)
+    return write_hdus(path, [hdu, *extra_hdus], overwrite)
+
+
+def write_mask(path, masks, classes, header=None, wcs=None, thresholds=None, model=None, overwrite=True):
+    """Write uint8 ``(K, H, W)`` per-class masks (1 = flagged)."""
+    return write_hdus(path, [mask_hdu(masks, classes, header, wcs, thresholds, model)], overwrite)
+
+
+def write_bitmask(path, bitmask, bits, header=None, wcs=None, model=None, overwrite=True):
+    """Write an int16 bit-mask; ``bits`` maps class name to its bit code (1, 2, 4, ...)."""
+    return write_hdus(path, [bitmask_hdu(bitmask, bits, header, wcs, model)], overwrite)

@@ -1,0 +1,35 @@
+"""Contaminant classes, in MaxiMask's order, with their single-mask bit codes.
+
+Outputs interchange with MaxiMask: plane ``i`` of a probability cube is ``CLASSES[i]`` and
+a bit-mask ORs ``BITS[name]`` for every flagged class (BG, the clean background, is 0).
+"""
+
+__all__ = ["CLASSES", "BITS", "DESCRIPTIONS", "DEFAULT_PRIORS"]
+
+CLASSES = ("CR", "HCL", "DCL", "HP", "DP", "P", "TRL", "FR", "NEB", "SAT", "SP", "OV", "BBG", "BG")
+
+BITS = {name: (0 if name == "BG" else 1 << i) for i, name in enumerate(CLASSES)}
+
+DESCRIPTIONS = {
+    "CR": "cosmic rays",
+    "HCL": "hot columns/lines",
+    "DCL": "dead columns/lines/clusters",
+    "HP": "hot pixels",
+    "DP": "dead pixels",
+    "P": "persistence",
+    "TRL": "satellite/aircraft trails",
+    "FR": "fringes",
+    "NEB": "nebulosity",
+    "SAT": "saturated pixels",
+    "SP": "diffraction spikes",
+    "OV": "overscan",
+    "BBG": "bright background",
+    "BG": "background (clean)",
+}
+
+# Typical fraction of pixels of each class in survey frames, used as the default prior of
+# Bayes' prior correction (users override them per data set).
+DEFAULT_PRIORS = {
+    "CR": 5e-4, "HCL": 5e-4, "DCL": 5e-4, "HP": 5e-5, "DP": 5e-5, "P": 1e-3, "TRL": 1e-3,
+    "FR": 1e-2, "NEB": 1e-2, "SAT": 1e-3, "SP": 5e-4, "OV": 1e-2, "BBG": 2e-2, "BG": 0.95,
+}
