@@ -18,6 +18,7 @@ from ..core.calibration import prior_shift_sigmoid
 from ..core.errors import BadInputError
 from ..core.normalise import asinh_stretch, robust_level_noise
 from ..core.taxonomy import BITS, CLASSES, DEFAULT_PRIORS
+from ..core.device import resolve_device
 from ..core.tiling import tiled_inference
 from ..core.weights import load_model
 from .inputs import as_image
@@ -142,7 +143,8 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
         Name of an installed model, or a path to ``.safetensors`` with its ``.json`` card.
     """
     img = as_image(image, header, wcs, hdu=hdu, plane=plane)
-    net, card = _model(str(model), str(device or ""))
+    device = str(resolve_device(device))
+    net, card = _model(str(model), device)
     outputs = list(card.outputs)
     classes = [c.upper() for c in (classes or outputs)]
     unknown = [c for c in classes if c not in outputs]

@@ -1,0 +1,121 @@
+"""Plumbing of detect_contaminants / astrodl contaminants with a small untrained model.
+
+Quality (AUC, calibration, real frames) is gated by tests on the shipped weights; these
+tests check everything around the network: priors, thresholds, masks, bit codes, files.
+"""
+
+import numpy as np
+import pytest
+import torch
+from astropy.io import fits
+from conftest import noise_image, run_cli, write_fits
+
+from glue_astrodl.core.calibration import prior_shift_sigmoid
+from glue_astrodl.core.errors import BadInputError
+from glue_astrodl.core.taxonomy import BITS, CLASSES, DEFAULT_PRIORS
+from glue_astrodl.core.weights import save_model
+from glue_astrodl.models.contaminant_net import ContaminantNet
+from glue_astrodl.tasks.contaminants import detect_contaminants, parse_priors
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch.manual_seed(0)
+    net = ContaminantNet(widths=(4, 4, 4, 4, 4)).eval()
+    d = tmp_path_factory.mktemp("weights")
+    card = {"name": "tiny-contaminants", "version": "0", "architecture": "contaminant-unet",
+            "arch_kwargs": {"n_classes": 14, "in_channels": 1, "widths": [4, 4, 4, 4, 4]},
+            "outputs": list(CLASSES), "training_priors": {c: 0.1 for c in CLASSES},
+            "default_priors": dict(DEFAULT_PRIORS), "thresholds": {c: 0.5 for c in CLASSES},
+            "receptive_field_overlap": 32}
+    save_model(net, d / "tiny-contaminants", card)
+    return d / "tiny-contaminants.safetensors", net
+
+
+def test_probabilities_are_prior_shifted_network_outputs(tiny_model):
+    path, net = tiny_model
+    img = noise_image((96, 80))
+    res = detect_contaminants(img, model=path, priors={"CR": 1e-3}, tile=64)
+    assert res.probabilities.shape == (14, 96, 80) and res.classes == list(CLASSES)
+    from glue_astrodl.core.normalise import asinh_stretch, robust_level_noise
+
+    level, noise = robust_level_noise(img)
+    with torch.inference_mode():
+        raw = torch.sigmoid(net(torch.from_numpy(asinh_stretch(img, level, noise))[None, None]))[0].numpy()
+    expected_cr = prior_shift_sigmoid(raw[0], 0.1, 1e-3)
+    np.testing.assert_allclose(res["CR"], expected_cr, atol=2e-3)  # tiles vs whole image
+    expected_trl = prior_shift_sigmoid(raw[CLASSES.index("TRL")], 0.1, DEFAULT_PRIORS["TRL"])
+    np.testing.assert_allclose(res["TRL"], expected_trl, atol=2e-3)
+    assert res.priors["CR"] == 1e-3 and res.priors["TRL"] == DEFAULT_PRIORS["TRL"]
+
+
+def test_thresholds_follow_the_priors_and_masks_bitmask(tiny_model):
+    path, _ = tiny_model
+    img = noise_image((64, 64))
+    base = detect_contaminants(img, model=path, classes=["CR", "HP", "BG"])
+    rarer = detect_contaminants(img, model=path, classes=["CR", "HP", "BG"], priors={"CR": DEFAULT_PRIORS["CR"] / 10})
+    assert rarer.thresholds["CR"] < base.thresholds["CR"]  # same decision, rescaled probabilities
+    np.testing.assert_array_equal(rarer.masks()[0], base.masks()[0])
+    masks = base.masks({"CR": 0.0, "HP": 2.0})
+    assert masks[0].all() and not masks[1].any()
+    bits = base.bitmask({"CR": 0.0, "HP": 0.0, "BG": 0.0})
+    assert np.all(bits == BITS["CR"] | BITS["HP"])
+
+
+def test_products_and_bad_arguments(tiny_model, tmp_path):
+    path, _ = tiny_model
+    res = detect_contaminants(noise_image((64, 64)), model=path, classes=["CR", "TRL"])
+    for kind, dtype in [("proba", np.float32), ("masks", np.uint8), ("bitmask", np.int16)]:
+        out = res.to_fits(tmp_path / f"{kind}.fits", output=kind)
+        with fits.open(out) as hdul:
+            assert hdul[0].data.dtype == np.dtype(dtype).newbyteorder(">") and hdul[0].header["MODEL"] == "tiny-contaminants"
+    assert fits.getheader(tmp_path / "proba.fits")["CLASS2"] == "TRL"
+    with pytest.raises(BadInputError, match="unknown class"):
+        detect_contaminants(noise_image(), model=path, classes=["XX"])
+    with pytest.raises(BadInputError, match="in \\(0, 1\\)"):
+        detect_contaminants(noise_image(), model=path, priors={"CR": 2.0})
+    assert parse_priors("cr=1e-3, TRL=2e-4") == {"CR": 1e-3, "TRL": 2e-4}
+    with pytest.raises(BadInputError):
+        parse_priors("CR=abc")
+
+
+def test_cli_multi_extension_cube_and_outputs(tiny_model, tmp_path):
+    path, _ = tiny_model
+    mef = tmp_path / "mef.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(noise_image((64, 64)), name="CCD1"),
+                  fits.ImageHDU(np.stack([noise_image((64, 64), seed=1), noise_image((64, 64), seed=2)]), name="CCD2")
+                  ]).writeto(mef)
+    res = run_cli("contaminants", mef, "--model", path, "--classes", "CR,SAT", "--output", "bitmask",
+                  "-o", tmp_path / "out.fits", "--regions", tmp_path / "out.reg")
+    assert res.returncode == 0, res.stderr
+    with fits.open(tmp_path / "out.fits") as hdul:
+        assert len(hdul) == 4 and [h.header["SRCHDU"] for h in hdul[1:]] == ["1", "2", "2"]
+        assert hdul[1].data.dtype.kind == "i"
+    assert (tmp_path / "out.reg").exists()
+
+
+def test_cli_bad_inputs(tiny_model, tmp_path):
+    path, _ = tiny_model
+    bad = write_fits(tmp_path / "flat.fits", np.zeros((64, 64), np.float32))
+    res = run_cli("contaminants", bad, "--model", path, "-o", tmp_path / "o.fits")
+    assert res.returncode == 2 and "constant image" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = run_cli("contaminants", noise_fits(tmp_path), "--model", tmp_path / "missing.safetensors")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    res = run_cli("contaminants", noise_fits(tmp_path), "--model", path, "--priors", "ZZ=1e-3")
+    assert res.returncode == 2 and "unknown class" in res.stderr
+    assert not (tmp_path / "o.fits").exists()
+
+
+def test_checksum_mismatch_is_bad_input(tiny_model, tmp_path):
+    path, _ = tiny_model
+    corrupt = tmp_path / "corrupt.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    corrupt.write_bytes(bytes(data))
+    (tmp_path / "corrupt.json").write_text(path.with_suffix(".json").read_text())
+    res = run_cli("contaminants", noise_fits(tmp_path), "--model", corrupt)
+    assert res.returncode == 2 and "checksum" in res.stderr
+
+
+def noise_fits(tmp_path):
+    return write_fits(tmp_path / "noise.fits", noise_image((64, 64)))
