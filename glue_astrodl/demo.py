@@ -47,3 +47,38 @@ def run_demo(outdir, size=1024, seed=1, progress=True):
     png = outdir / "demo_quicklook.png"
     quicklook_sources(png, frame.image, result, truth=frame.truth)
     yield f"{png}: quick look"
+    yield from _contaminants(outdir, size, seed, progress)
+
+
+def _contaminants(outdir, size, seed, progress):
+    """Raw frame with detector defects and artefacts -> probabilities, masks, regions, PNG."""
+    from regions import Regions
+
+    from .core.calibration import roc_auc
+    from .core.taxonomy import CLASSES
+    from .io.quicklook import quicklook_contaminants
+    from .io.regions import write_regions
+    from .sim import simulate_contaminant_frame
+    from .tasks.contaminants import detect_contaminants
+
+    raw = simulate_contaminant_frame((size, size), seed=seed)
+    raw_path = outdir / "demo_raw_frame.fits"
+    from astropy.io import fits
+
+    fits.PrimaryHDU(raw.image, raw.header).writeto(raw_path, overwrite=True)
+    present = [c for k, c in enumerate(CLASSES[:-1]) if raw.masks[k].any()]
+    yield f"{raw_path}: simulated raw frame with {', '.join(present)}"
+    result = detect_contaminants(raw_path, progress=progress)
+    for kind in ("proba", "masks", "bitmask"):
+        path = result.to_fits(outdir / f"demo_contaminants_{kind}.fits", output=kind)
+        yield f"{path}: contaminant {kind}"
+    regions = outdir / "demo_contaminants.reg"
+    write_regions(Regions([r for c in result.classes if c != "BG" for r in result.to_regions(c)]), regions)
+    yield f"{regions}: contours of flagged pixels, tagged by class"
+    cr = CLASSES.index("CR")
+    auc = roc_auc(raw.masks[cr].ravel(), np.nan_to_num(result.probabilities[cr]).ravel())
+    flagged = result.flagged_fractions()
+    yield f"cosmic rays: ROC AUC {auc:.4f} against the simulation truth; CR flagged {flagged['CR']:.3%} of pixels"
+    png = outdir / "demo_contaminants.png"
+    quicklook_contaminants(png, raw.image, result)
+    yield f"{png}: quick look, classes coloured"

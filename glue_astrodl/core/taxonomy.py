@@ -4,7 +4,7 @@ Outputs interchange with MaxiMask: plane ``i`` of a probability cube is ``CLASSE
 a bit-mask ORs ``BITS[name]`` for every flagged class (BG, the clean background, is 0).
 """
 
-__all__ = ["CLASSES", "BITS", "DESCRIPTIONS", "DEFAULT_PRIORS"]
+__all__ = ["CLASSES", "BITS", "DESCRIPTIONS", "DEFAULT_PRIORS", "COLOURS"]
 
 CLASSES = ("CR", "HCL", "DCL", "HP", "DP", "P", "TRL", "FR", "NEB", "SAT", "SP", "OV", "BBG", "BG")
 
@@ -32,4 +32,11 @@ DESCRIPTIONS = {
 DEFAULT_PRIORS = {
     "CR": 5e-4, "HCL": 5e-4, "DCL": 5e-4, "HP": 5e-5, "DP": 5e-5, "P": 1e-3, "TRL": 1e-3,
     "FR": 1e-2, "NEB": 1e-2, "SAT": 1e-3, "SP": 5e-4, "OV": 1e-2, "BBG": 2e-2, "BG": 0.95,
+}
+
+# Display colours (hex, valid in ds9/CRTF and matplotlib), after the seed paper's scheme.
+COLOURS = {
+    "CR": "#e41a1c", "HCL": "#f0f0f0", "DCL": "#ffd92f", "HP": "#377eb8", "DP": "#4daf4a",
+    "P": "#40e0d0", "TRL": "#ff7f00", "FR": "#bdbdbd", "NEB": "#984ea3", "SAT": "#a65628",
+    "SP": "#f781bf", "OV": "#66c2a5", "BBG": "#fdb462", "BG": "#000000",
 }

@@ -4,7 +4,7 @@ import numpy as np
 
 from .atomic import atomic_path
 
-__all__ = ["quicklook_sources"]
+__all__ = ["quicklook_sources", "quicklook_contaminants"]
 
 
 def _stretch(image, background, rms):
@@ -36,6 +36,44 @@ def quicklook_sources(path, image, detection, truth=None, max_side=1600):
     axp.set_title("P(source | matched-filter S/N)")
     fig.colorbar(im, ax=axp, fraction=0.046)
     for a in (ax, axp):
+        a.set_xlabel("x [pix]")
+    ax.set_ylabel("y [pix]")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def quicklook_contaminants(path, image, detection, max_side=1600):
+    """Write a PNG: the image beside a map of flagged pixels coloured by class."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    step = max(1, int(np.ceil(max(image.shape) / max_side)))
+    level, noise = detection.meta["level"], detection.meta["noise"]
+    view = _stretch(image[::step, ::step], level, noise)
+    masks = detection.masks()[:, ::step, ::step]
+    names = [c for c in detection.classes if c != "BG"]
+    label = np.zeros(masks.shape[1:], np.int16)
+    for i, name in enumerate(names, start=1):  # later classes drawn on top of earlier ones
+        label[masks[detection.classes.index(name)]] = i
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, 20))[: len(names)]
+    cmap = ListedColormap([(0, 0, 0, 1), *colours])
+    fig, (ax, axm) = plt.subplots(1, 2, figsize=(14, 7), sharex=True, sharey=True)
+    extent = (0, image.shape[1], 0, image.shape[0])
+    ax.imshow(view, origin="lower", cmap="gray", extent=extent)
+    ax.set_title("image (arcsinh stretch)")
+    axm.imshow(label, origin="lower", cmap=cmap, vmin=0, vmax=len(names), interpolation="nearest", extent=extent)
+    axm.set_title("flagged pixels by class")
+    fractions = detection.flagged_fractions()
+    axm.legend(handles=[Patch(color=colours[i], label=f"{n} {fractions[n]:.2%}") for i, n in enumerate(names)],
+               loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    for a in (ax, axm):
         a.set_xlabel("x [pix]")
     ax.set_ylabel("y [pix]")
     fig.tight_layout()

@@ -17,7 +17,7 @@ from astropy.io import fits
 from ..core.calibration import prior_shift_sigmoid
 from ..core.errors import BadInputError
 from ..core.normalise import asinh_stretch, robust_level_noise
-from ..core.taxonomy import BITS, CLASSES, DEFAULT_PRIORS
+from ..core.taxonomy import BITS, CLASSES, COLOURS, DEFAULT_PRIORS
 from ..core.device import resolve_device
 from ..core.tiling import tiled_inference
 from ..core.weights import load_model
@@ -119,7 +119,7 @@ class ContaminantDetection:
         from ..io.regions import probability_regions
 
         thr = self.thresholds[name] if threshold is None else threshold
-        return probability_regions(self[name], thr, wcs=self.wcs, label=name)
+        return probability_regions(self[name], thr, wcs=self.wcs, label=name, color=COLOURS.get(name))
 
     def flagged_fractions(self, thresholds=None):
         """Fraction of pixels flagged per class."""

@@ -108,7 +108,7 @@ def evaluate(model, images, masks, training_priors, fractions, device, batch=16)
     return metrics, thresholds
 
 
-def train_contaminants(steps=3000, batch=16, tile=128, n_train=3000, n_val=150, val_tile=256, seed=0,
+def train_contaminants(steps=6000, batch=16, tile=128, n_train=8000, n_val=150, val_tile=256, seed=0,
                        lr=3e-3, device=None, out=None, widths=(12, 24, 32, 48, 64), progress=True, log=print):
     """Train, evaluate, and save; returns the model card dict."""
     from .. import __version__
@@ -138,7 +138,7 @@ def train_contaminants(steps=3000, batch=16, tile=128, n_train=3000, n_val=150, 
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if progress and (step + 1) % max(1, steps // 20) == 0:
             log(f"step {step + 1}/{steps} loss {np.mean(losses[-50:]):.4f}")
 
