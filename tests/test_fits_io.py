@@ -45,6 +45,9 @@ def test_probability_cube_keeps_wcs_header_and_provenance(tmp_path, wcs):
         assert h["PRIOR1"] == 5e-4 and h["THRESH1"] == 0.4 and "THRESH2" not in h
         assert h["MODEL"] == "demo-net" and h["MODELSHA"] == "ab" * 32 and h["EXPTIME"] == 30.0
         assert h["BUNIT"] == "" and "ASTRODL" in h
+        # MaxiMask's own keywords, so tools written for MaxiMask read our files
+        assert h["CR"].startswith("CR:") and h["TRL_DIM"] == 1 and h["CR_PR"] == 5e-4 and h["CR_TH"] == 0.4
+        assert h["PRIORS"] == "Yes"
         w3 = WCS(h)
     assert w3.naxis == 3 and w3.sub(2).wcs.ctype[0] == "RA---TAN"
     sky_in = wcs.pixel_to_world(10, 20)
@@ -65,6 +68,7 @@ def test_masks_and_bitmask_dtypes_and_bits(tmp_path, wcs):
         assert hdul[0].data.dtype.kind == "i" and hdul[0].data.dtype.itemsize == 2
         assert hdul[0].data[5, 5] == 4097
         assert hdul[0].header["BIT00"] == "CR" and hdul[0].header["BIT12"] == "BBG"
+        assert hdul[0].header["BBG_SM"] == 4096 and hdul[0].header["SMASK"] == "Yes"
         assert WCS(hdul[0].header).has_celestial
 
 

@@ -18,6 +18,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from .. import __version__
 from ..core.errors import BadInputError
+from ..core.taxonomy import DESCRIPTIONS
 from .atomic import atomic_path
 
 __all__ = ["ImageData", "read_image", "image_hdu_indices", "product_header", "probability_hdu",
@@ -163,7 +164,10 @@ def product_header(header=None, wcs=None, n_planes=None, **keywords):
     return out
 
 
-def _class_cards(header, classes, priors=None, thresholds=None, model=None):
+def _class_cards(header, classes, priors=None, thresholds=None, model=None, bits=None):
+    """Our ``CLASSn``/``PRIORn``/``THRESHn`` cards, plus MaxiMask's own per-class keywords
+    (``CR = 'CR: cosmic rays'``, ``CR_DIM``, ``CR_PR``, ``CR_TH``, ``CR_SM``) for the
+    taxonomy classes, so files read like MaxiMask's outputs."""
     for i, name in enumerate(classes, start=1):
         header[f"CLASS{i}"] = (name, f"plane {i} class")
         if priors is not None and name in priors:
@@ -171,6 +175,20 @@ def _class_cards(header, classes, priors=None, thresholds=None, model=None):
         if thresholds is not None and name in thresholds:
             header[f"THRESH{i}"] = (float(thresholds[name]), f"threshold of {name}")
     header["NCLASS"] = len(classes)
+    known = [c for c in (bits or classes) if c in DESCRIPTIONS]
+    if known:
+        header["PRIORS"] = ("Yes" if priors else "No", "Whether prior modification was applied or not")
+        header["THRESH"] = ("Yes" if bits or thresholds else "No", "Whether thresholding was applied or not")
+        header["SMASK"] = ("Yes" if bits else "No", "Whether binary power mask was applied or not")
+    for k, name in enumerate(known):
+        header[name] = f"{name}: {DESCRIPTIONS[name]}"
+        header[f"{name}_DIM"] = (k, "plane index (MaxiMask convention)")
+        if priors is not None and name in priors:
+            header[f"{name}_PR"] = (float(priors[name]), f"{name} prior")
+        if thresholds is not None and name in thresholds:
+            header[f"{name}_TH"] = (float(thresholds[name]), f"{name} threshold")
+        if bits:
+            header[f"{name}_SM"] = (int(bits[name]), f"{name} binary power value")
     if model is not None:
         header["MODEL"] = (model.get("name", "?"), "model name")
         header["MODELVER"] = (str(model.get("version", "?")), "model version")
@@ -213,9 +231,8 @@ def bitmask_hdu(bitmask, bits, header=None, wcs=None, model=None):
     hdr = product_header(header, wcs)
     for name, code in bits.items():
         hdr[f"BIT{int(np.log2(code)):02d}"] = (name, f"bit code {code}")
-    if model is not None:
-        _class_cards(hdr, [], model=model)
-        del hdr["NCLASS"]
+    _class_cards(hdr, [], model=model, bits=bits)
+    del hdr["NCLASS"]
     return fits.ImageHDU(np.asarray(bitmask, dtype=np.int16), hdr)
 
 
