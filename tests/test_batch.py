@@ -90,3 +90,15 @@ def test_in_process_single_job_reports_failure(tmp_path):
     res = run_batch([Job(sources_job, str(tmp_path / "missing.fits"), str(tmp_path / "o.fits"), {})])
     assert res[0].status == "bad-input" and "no such file" in res[0].message
     assert not (tmp_path / "o.fits").exists()
+
+
+def test_rerun_removes_temporaries_of_a_killed_job(frames, tmp_path):
+    """SIGKILL skips cleanup: the next run of that job deletes the job's stale temporaries."""
+    out = default_output(frames[0], "sources", outdir=tmp_path)
+    stale = tmp_path / f".{out.name}.abc123.part.fits"
+    stale.write_bytes(b"half-written")
+    other = tmp_path / ".other.fits.abc123.part.fits"  # not this job's: left alone
+    other.write_bytes(b"")
+    res = run_batch([Job(sources_job, str(frames[0]), str(out), {})], progress=False)
+    assert res[0].status == "done" and out.exists()
+    assert not stale.exists() and other.exists()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..io.atomic import remove_stale_parts
 from .errors import BadInputError
 
 __all__ = ["Job", "JobResult", "run_job", "run_batch"]
@@ -41,6 +42,9 @@ def run_job(job, overwrite=False, threads=None):
     """Run one job, turning every exception into a `JobResult` (never raises)."""
     if threads:
         os.environ["ASTRODL_THREADS"] = str(threads)
+    for owned in (job.output, job.kwargs.get("regions")):  # a job killed earlier leaves temporaries
+        if owned:
+            remove_stale_parts(owned)
     if not overwrite and Path(job.output).exists():
         return JobResult(job.input, job.output, "skipped", "output exists")
     try:

@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "remove_stale_parts"]
 
 
 @contextlib.contextmanager
@@ -23,7 +23,7 @@ def atomic_path(path, overwrite=True):
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: exists (pass overwrite=True to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_part_prefix(path), suffix=_part_suffix(path), dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # writers that refuse to overwrite (astropy) get a fresh name
     try:
@@ -32,3 +32,27 @@ def atomic_path(path, overwrite=True):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _part_prefix(path):
+    return f".{path.name}."
+
+
+def _part_suffix(path):
+    return f".part{path.suffix}"
+
+
+def remove_stale_parts(path):
+    """Delete temporaries of ``path`` left by a writer that was killed (SIGKILL skips cleanup).
+
+    Call it only where no other process is writing ``path``, e.g. when a batch job for
+    ``path`` starts or is skipped. Returns the number of files removed.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return 0
+    stale = [p for p in path.parent.iterdir()
+             if p.name.startswith(_part_prefix(path)) and p.name.endswith(_part_suffix(path))]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
