@@ -1,8 +1,12 @@
-"""glue data factory for glue-astrodl product files (probability cubes, masks, bit-masks).
+"""glue data factory for probability / mask / bit-mask FITS files of glue-astrodl and MaxiMask.
 
-A product file becomes one glue ``Data`` whose components are the class planes (named
-after the ``CLASSn`` keywords) plus any extra image HDUs of the same shape, with the
-file's celestial WCS; table HDUs (e.g. ``SOURCES``) become catalogue ``Data`` objects.
+Every product HDU becomes one image ``Data`` with one component per class, named from
+our ``CLASSn`` keywords or MaxiMask's ``<class>_DIM`` plane indices; a bit-mask (our
+``BITnn`` or MaxiMask's ``<class>_SM`` codes) gives its raw ``BITMASK`` plus one 0/1
+component per class. Image HDUs of the same shape that follow a product (e.g.
+``SIGNIFICANCE``) are added to it, table HDUs (e.g. ``SOURCES``) become catalogue
+``Data``. The celestial WCS is kept where the file has one (MaxiMask writes none).
+`glue_astrodl.glue.links.link_products` links the results to their parent image.
 """
 
 from pathlib import Path
@@ -11,41 +15,80 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from ..core.taxonomy import CLASSES
 from ..io.fits import celestial_wcs
+from .links import PRODUCT_KEY
+from .products import table_data
 
-__all__ = ["is_astrodl_product", "read_astrodl_product"]
+__all__ = ["is_product", "read_product", "class_planes"]
 
 
-def is_astrodl_product(path, **kwargs):
-    """True for FITS files written by glue-astrodl (``ASTRODL`` keyword in the primary header)."""
+def _is_maximask(header):
+    return "MM_UTC" in header or ("SMASK" in header and any(f"{c}_DIM" in header for c in CLASSES))
+
+
+def is_product(path, **kwargs):
+    """True for FITS files written by glue-astrodl (``ASTRODL`` keyword) or by MaxiMask."""
     try:
-        return Path(path).is_file() and "ASTRODL" in fits.getheader(path, 0)
+        if not Path(path).is_file():
+            return False
+        with fits.open(path) as hdul:
+            return "ASTRODL" in hdul[0].header or any(_is_maximask(h.header) for h in hdul)
     except Exception:
         return False
 
 
-def read_astrodl_product(path, **kwargs):
-    """Return the glue ``Data`` objects held in a glue-astrodl product file."""
+def _codes(header):
+    """Bit code of each class in a bit-mask header (``BITnn = name`` or ``<name>_SM = code``)."""
+    codes = {str(v): 1 << int(k[3:]) for k, v in header.items() if k.startswith("BIT") and k[3:].isdigit()}
+    for name in CLASSES:
+        if f"{name}_SM" in header and name not in codes and float(header[f"{name}_SM"]) > 0:
+            codes[name] = int(float(header[f"{name}_SM"]))
+    return codes
+
+
+def class_planes(header, data):
+    """``{component name: 2-D array}`` of a product HDU, or ``{}`` when it is not one."""
+    data = np.asarray(data)
+    if data.ndim == 2 and (codes := _codes(header)) and np.issubdtype(data.dtype, np.integer):
+        return {"BITMASK": data, **{name: ((data & code) > 0).astype(np.uint8) for name, code in codes.items()}}
+    cube = data if data.ndim == 3 else data[None]
+    names = [header.get(f"CLASS{i}") for i in range(1, cube.shape[0] + 1)]
+    if not all(names):
+        by_index = {int(header[f"{c}_DIM"]): c for c in CLASSES if f"{c}_DIM" in header}
+        names = [by_index.get(i) for i in range(cube.shape[0])]
+    if cube.ndim != 3 or not all(names):
+        return {}
+    return dict(zip(names, cube))
+
+
+def _kind(planes, dtype):
+    if "BITMASK" in planes:
+        return "bitmask"
+    return "masks" if dtype == np.uint8 else "probability"
+
+
+def read_product(path, **kwargs):
+    """Return the glue ``Data`` objects held in a glue-astrodl or MaxiMask product file."""
     from glue.core import Data
 
-    label = Path(path).name.split(".")[0]
-    out = []
-    with fits.open(path) as hdul:
-        primary = hdul[0]
-        wcs, _ = celestial_wcs(primary.header)
-        planes = primary.data if primary.data.ndim == 3 else primary.data[None]
-        names = [primary.header.get(f"CLASS{i}", f"PLANE{i}") for i in range(1, planes.shape[0] + 1)]
-        image = Data(label=label, coords=wcs)
-        for name, plane in zip(names, planes):
+    stem = Path(path).name.split(".")[0]
+    meta = {"astrodl_file": str(path)}
+    images, out = [], []  # images: [hdu index, hdu, {component: plane}]
+    with fits.open(path, memmap=False) as hdul:
+        for index, hdu in enumerate(hdul):
+            if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)):
+                out.append(table_data(f"{stem} {hdu.name.lower()}", Table.read(hdu), **meta))
+            elif hdu.is_image and hdu.data is not None:
+                if planes := class_planes(hdu.header, hdu.data):
+                    images.append((index, hdu, planes))
+                elif images and hdu.data.shape == images[-1][1].data.shape[-2:]:
+                    images[-1][2][hdu.name] = hdu.data
+    for index, hdu, planes in images[::-1]:
+        label = stem if len(images) == 1 else f"{stem}[{hdu.name if hdu.name not in ('', 'PRIMARY') else index}]"
+        image = Data(label=label, coords=celestial_wcs(hdu.header)[0])
+        for name, plane in planes.items():
             image.add_component(np.array(plane), name)
-        for hdu in hdul[1:]:
-            if hdu.is_image and hdu.data is not None and hdu.data.shape == planes.shape[1:]:
-                image.add_component(np.array(hdu.data), hdu.name)
-            elif isinstance(hdu, fits.BinTableHDU):
-                table = Table.read(hdu)
-                cat = Data(label=f"{label} {hdu.name.lower()}")
-                for col in table.colnames:
-                    if table[col].ndim == 1:
-                        cat.add_component(np.asarray(table[col]), col)
-                out.append(cat)
-    return [image, *out]
+        image.meta.update(meta, **{PRODUCT_KEY: _kind(planes, hdu.data.dtype)})
+        out.insert(0, image)
+    return out
