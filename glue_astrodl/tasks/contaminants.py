@@ -23,7 +23,7 @@ from ..core.tiling import tiled_inference
 from ..core.weights import load_model
 from .inputs import as_image
 
-__all__ = ["detect_contaminants", "ContaminantDetection", "parse_priors"]
+__all__ = ["detect_contaminants", "ContaminantDetection", "parse_priors", "default_thresholds"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -126,6 +126,14 @@ class ContaminantDetection:
         return {c: float(m.mean()) for c, m in zip(self.classes, self.masks(thresholds))}
 
 
+def default_thresholds(card, priors):
+    """The model card's decision thresholds moved from its default priors to ``priors``
+    (``{class: prior}``) by Bayes' rule, as `detect_contaminants` applies them."""
+    card_default = card.get("default_priors", DEFAULT_PRIORS)
+    return {c: float(prior_shift_sigmoid(np.float64(card["thresholds"].get(c, 0.5)), card_default.get(c, p), p))
+            for c, p in priors.items()}
+
+
 def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=None, model="contaminants",
                         device=None, hdu=None, plane=None, tile=512, batch_size=4, progress=False, callback=None):
     """Per-pixel contaminant probabilities, calibrated to ``priors``.
@@ -164,9 +172,7 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
     target = np.array([priors[c] for c in classes])
     for k in range(len(classes)):  # class by class: no full-cube temporaries
         probs[k] = prior_shift_sigmoid(probs[k], t_priors[k], target[k])
-    card_default = card.get("default_priors", DEFAULT_PRIORS)
-    thresholds = {c: float(prior_shift_sigmoid(np.float64(card["thresholds"].get(c, 0.5)), card_default.get(c, priors[c]),
-                                                priors[c])) for c in classes}
+    thresholds = default_thresholds(card, priors)
     missing = ~np.isfinite(np.asarray(img.data, dtype=np.float32)) if np.issubdtype(img.data.dtype, np.floating) else None
     if missing is not None and missing.any():
         probs[:, missing] = np.nan
