@@ -96,6 +96,19 @@ def test_fwhm_from_header_psf_array_and_estimate(points):
         detect_sources(points.image, header, psf=np.ones((4, 4)))
 
 
+@pytest.mark.parametrize("seed", [0, 4])
+def test_fwhm_estimate_ignores_cosmic_rays_and_hot_pixels(seed):
+    """A raw frame with cosmic rays, hot pixels and saturated stars: the stars' width wins."""
+    from glue_astrodl.core.normalise import estimate_background
+    from glue_astrodl.sim import simulate_contaminant_frame
+    from glue_astrodl.tasks.fwhm import estimate_fwhm
+
+    frame = simulate_contaminant_frame((1024, 1024), seed=seed, classes=["CR", "HP", "SAT"])
+    assert frame.mask("CR").sum() > 500 and frame.mask("HP").sum() > 20
+    fwhm = estimate_fwhm(frame.image, estimate_background(frame.image))
+    assert fwhm == pytest.approx(frame.meta["fwhm"], rel=0.15)
+
+
 def test_moffat_frame_with_galaxies_and_missing_wcs():
     frame = simulate_frame((512, 512), n_stars=80, n_galaxies=40, fwhm=4.0, psf_profile="moffat", seed=5)
     res = detect_sources(frame.image, fwhm=4.0, profile="moffat")

@@ -10,11 +10,30 @@ from ..core.errors import BadInputError
 __all__ = ["estimate_fwhm"]
 
 
+# A pixel-integrated point source fits a Gaussian of FWHM >= sqrt(f^2 + 8 ln2 / 12) px, so
+# even a 0.6 px PSF fits wider than this; narrower peaks are cosmic rays or hot pixels.
+MIN_STELLAR_FWHM = 0.9
+
+
+def _stellar_width(widths, tolerance=0.1):
+    """Median width of the largest group of widths agreeing within ``tolerance`` dex.
+
+    Stars share one FWHM; cosmic-ray tracks and galaxies scatter around it (raw frames
+    often hold more cosmic rays than bright stars, so a percentile would pick them).
+    """
+    logw = np.log10(np.sort(widths))
+    members = np.abs(logw[:, None] - logw[None, :]) < tolerance
+    best = int(np.argmax(members.sum(axis=1)))  # the first (narrowest) of the largest groups
+    return float(10 ** np.median(logw[members[best]]))
+
+
 def estimate_fwhm(data, background, max_stars=40, region=2048):
     """FWHM in pixels from Gaussian fits to bright, isolated, unsaturated peaks.
 
-    Uses the central ``region`` x ``region`` pixels; galaxies are broader than stars, so the
-    30th percentile of the fitted widths is returned.
+    Uses the central ``region`` x ``region`` pixels. Peaks sharper than any sampled PSF
+    (cosmic rays, hot pixels) are dropped and the stellar width is the largest group of
+    agreeing widths (galaxies are broader, cosmic-ray tracks scatter); broad PSFs are
+    refitted in a box of about 2.5 FWHM.
     """
     from photutils.psf import fit_fwhm
 
@@ -25,16 +44,24 @@ def estimate_fwhm(data, background, max_stars=40, region=2048):
     sub = np.where(np.isfinite(cut), cut - bkg, 0.0)
     smooth = gaussian_filter(sub, 1.0)
     peaks = (smooth == maximum_filter(smooth, size=15)) & (smooth > 20 * rms / 2.0)
-    peaks &= sub < 0.5 * np.nanmax(sub)  # avoid saturated cores
+    top = np.nanmax(cut)
+    if np.count_nonzero(cut >= top) >= 3:  # flat-topped: the frame saturates at ``top``
+        peaks &= maximum_filter(np.nan_to_num(cut), size=3) < 0.95 * top  # skip saturated cores
     ys, xs = np.nonzero(peaks[8:-8, 8:-8])
     if ys.size < 3:
         raise BadInputError("cannot estimate the PSF FWHM (too few bright stars); give it with fwhm=/--fwhm")
     order = np.argsort(smooth[ys + 8, xs + 8])[::-1][:max_stars]
     xy = np.column_stack([xs[order] + 8, ys[order] + 8])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fwhm = fit_fwhm(sub, xypos=xy, fit_shape=11, fwhm=3.0)
-    fwhm = fwhm[np.isfinite(fwhm) & (fwhm > 0.5) & (fwhm < 30)]
-    if fwhm.size < 3:
-        raise BadInputError("cannot estimate the PSF FWHM (fits failed); give it with fwhm=/--fwhm")
-    return float(np.percentile(fwhm, 30))
+    fwhm, box = 3.0, 11
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            widths = fit_fwhm(sub, xypos=xy, fit_shape=box, fwhm=fwhm)
+        widths = widths[np.isfinite(widths) & (widths >= MIN_STELLAR_FWHM) & (widths < 30)]
+        if widths.size < 2:
+            raise BadInputError("cannot estimate the PSF FWHM (too few star-like peaks); give it with fwhm=/--fwhm")
+        fwhm = _stellar_width(widths)
+        if (wider := int(2.5 * fwhm) | 1) <= box:
+            break
+        box = wider
+    return fwhm
