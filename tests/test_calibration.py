@@ -6,6 +6,7 @@ from glue_astrodl.core.calibration import (
     PITDiagnostics,
     ReliabilityCurve,
     expected_calibration_error,
+    fit_platt,
     matthews_corrcoef,
     mcc_optimal_threshold,
     pit,
@@ -135,6 +136,21 @@ def test_prior_shift_restores_calibration():
     p_true = prior_shift_sigmoid(p_train, 0.5, pi)
     assert expected_calibration_error(y, p_true) < 0.02
     np.testing.assert_allclose(p_true, _sigmoid(2.0 * x + np.log(pi / (1 - pi))), atol=1e-12)
+
+
+def test_platt_scaling_recovers_the_exact_posterior():
+    # Same Gaussian classes with prior 0.05: the exact log-odds are 2 x + logit(0.05). A
+    # model whose logits are 0.5 x - 3 (over-smoothed, offset) is recalibrated exactly.
+    rng = np.random.default_rng(6)
+    n, pi = 400_000, 0.05
+    y = rng.random(n) < pi
+    x = rng.normal(np.where(y, 1.0, -1.0), 1.0)
+    a, b = fit_platt(y, 0.5 * x - 3.0)
+    assert a == pytest.approx(4.0, rel=0.03)
+    assert a * -3.0 + b == pytest.approx(np.log(pi / (1 - pi)), abs=0.05)
+    assert expected_calibration_error(y, _sigmoid(a * (0.5 * x - 3.0) + b)) < 0.01
+    with pytest.raises(ValueError):
+        fit_platt(np.zeros(10), np.arange(10.0))
 
 
 # ------------------------------------------------------------------------ ROC / MCC

@@ -97,23 +97,30 @@ def _sharpness(img, bg, points):
     return np.array(out)
 
 
+def _cr_sharpness(seed, diffusion):
+    t = _tile(seed, classes=["CR"], config=dict(QUIET, star_density=(1e-9, 1e-9), cr_diffusion=diffusion))
+    img, bg, sig = t.image.astype(float), t.meta["bias"] + t.meta["sky"], t.meta["sigma"]
+    lab, n = ndimage.label(t.mask("CR"))
+    peaks = ndimage.maximum_position(img, lab, range(1, n + 1))
+    return list(_sharpness(img, bg, [p for p in peaks if img[p] - bg > 30 * sig]))
+
+
 def test_cosmic_rays_are_sharper_than_stars():
-    cr_sharp, star_sharp = [], []
-    for seed in range(4):
-        t = _tile(seed, classes=["CR"], config=dict(QUIET, star_density=(1e-9, 1e-9)))
-        img, bg, sig = t.image.astype(float), t.meta["bias"] + t.meta["sky"], t.meta["sigma"]
-        lab, n = ndimage.label(t.mask("CR"))
-        peaks = ndimage.maximum_position(img, lab, range(1, n + 1))
-        cr_sharp += list(_sharpness(img, bg, [p for p in peaks if img[p] - bg > 30 * sig]))
+    cr_sharp, diffused, star_sharp = [], [], []
+    for seed in range(12):
+        cr_sharp += _cr_sharpness(seed, 0.0)
+        diffused += _cr_sharpness(seed, 0.6)  # thick CCDs: at most sigma 0.6 px of diffusion
         s = _tile(seed, classes=[], config=dict(QUIET, star_density=(4e-3, 4e-3)))
-        img = s.image.astype(float)
+        img, bg, sig = s.image.astype(float), s.meta["bias"] + s.meta["sky"], s.meta["sigma"]
         loc = (img == ndimage.maximum_filter(img, 5)) & (img - bg > 30 * sig)
         star_sharp += list(_sharpness(img, bg, np.argwhere(loc)))
-    assert len(cr_sharp) >= 5 and len(star_sharp) >= 5
+    assert len(cr_sharp) >= 5 and len(diffused) >= 5 and len(star_sharp) >= 5
     # a star core of FWHM 3 px keeps ~60% of its peak in its neighbours; CRs do not
     assert np.median(star_sharp) < 0.5
     assert np.median(cr_sharp) > 0.75
     assert np.median(cr_sharp) > 1.5 * np.median(star_sharp)
+    # charge diffusion softens cosmic rays, yet they stay sharper than the PSF
+    assert np.median(diffused) > 1.5 * np.median(star_sharp)
 
 
 def test_trails_are_at_least_as_wide_as_the_psf():
@@ -243,3 +250,20 @@ def test_class_presence_frequencies_are_in_the_documented_range():
         assert lo - slack <= presence[name] <= hi + slack, (name, presence[name])
     assert presence["BG"] > 0.8
     assert sum(pix.values()) >= 1.0 and 0.3 < pix["BG"] < 0.8
+
+
+def test_defects_are_labelled_only_where_they_show():
+    """Structural defects need matched-filter S/N >= 5: per pixel alone, summed along a column."""
+    from glue_astrodl.sim.detector_defects import significant
+
+    mask = np.zeros((50, 50), bool)
+    effect = np.zeros((50, 50))
+    mask[5, 5], effect[5, 5] = True, 4.0  # 4 sigma hot pixel: noise-like
+    mask[9, 9], effect[9, 9] = True, 6.0
+    mask[:, 30], effect[:, 30] = True, 1.0  # 1 sigma per pixel, 50 pixels: S/N 7
+    kept = significant(mask, effect, np.ones((50, 50)), 5.0)
+    assert not kept[5, 5] and kept[9, 9] and kept[:, 30].all()
+    faint = dict(QUIET, sky=(10.0, 10.0), read_noise=(10.0, 10.0))  # dead pixel: -0.95 sigma
+    bright = dict(QUIET, sky=(2000.0, 2000.0))
+    assert not _tile(3, classes=["DP"], config=faint).mask("DP").any()
+    assert _tile(3, classes=["DP"], config=bright).mask("DP").sum() >= 2

@@ -1,36 +1,46 @@
 """A tiny training run: the loss falls and the saved model + card load back."""
 
 import numpy as np
+import pytest
+import torch
 
 from glue_astrodl.core.taxonomy import CLASSES
 from glue_astrodl.core.weights import load_model
-from glue_astrodl.train.contaminants import make_set, pixel_weights, train_contaminants
+from glue_astrodl.train.contaminants import make_set, pixel_weights, train_contaminants, unpack_masks
 
 
 def test_pixel_weights_upweight_rare_classes():
-    masks = np.zeros((2, len(CLASSES), 16, 16), np.uint8)
+    masks = np.zeros((2, len(CLASSES), 16, 16), np.float32)
     masks[:, -1] = 1  # BG everywhere ...
     masks[0, 0, 8, 8], masks[0, -1, 8, 8] = 1, 0  # ... but one CR pixel
-    fractions = masks.reshape(2, len(CLASSES), -1).mean(axis=(0, 2))
-    w = pixel_weights(masks, fractions)
-    assert abs(w.mean() - 1) < 1e-5
+    fractions = masks.mean(axis=(0, 2, 3))
+    w = pixel_weights(torch.from_numpy(masks), fractions).numpy()
+    assert w.shape == (2, 16, 16)
     assert w[0, 8, 8] > 20 * w[1, 8, 8]
     assert w[0, 8, 9] > w[0, 0, 0]  # smoothed onto the neighbours
+    assert w[0, 8, 8] == pytest.approx(w[0, 8, 8 - 1] * 2 - w[1, 0, 0], rel=1e-5)  # 3x3 kernel: centre 4/16, side 2/16
+
+
+def test_masks_pack_into_bits_and_back():
+    images, bits = make_set(4, 32, seed=2)
+    assert images.shape == (4, 1, 32, 32) and bits.shape == (4, 32, 32) and bits.dtype == np.uint16
+    masks = unpack_masks(bits).numpy().astype(bool)
+    assert masks.shape == (4, len(CLASSES), 32, 32)
+    np.testing.assert_array_equal(masks[:, -1], ~masks[:, :-1].any(axis=1))  # BG is the complement
 
 
 def test_tiny_training_run_loss_falls_and_card_loads(tmp_path):
     card, model = train_contaminants(steps=60, batch=8, tile=64, n_train=96, n_val=6, val_tile=64, seed=3,
-                                     lr=3e-3, widths=(8, 8, 8, 8, 8), out=tmp_path / "tiny", progress=False,
+                                     lr=1e-2, widths=(8, 8, 8, 8, 8), out=tmp_path / "tiny", progress=False,
                                      log=lambda *a: None)
     first, last = card["metrics"]["train_loss_first_last"]
     assert last < 0.8 * first
     assert set(card["training_priors"]) == set(CLASSES) and all(0 < p < 1 for p in card["training_priors"].values())
     assert card["training_command"].startswith("python -m glue_astrodl.train contaminants")
+    assert set(card["calibration"]) <= set(CLASSES) and np.isfinite(list(card["calibration"].values())).all()
     loaded, loaded_card = load_model(tmp_path / "tiny.safetensors")
     assert loaded_card.outputs == list(CLASSES)
     x = np.random.default_rng(0).normal(size=(1, 1, 64, 64)).astype(np.float32)
-    import torch
-
     with torch.inference_mode():
         np.testing.assert_allclose(loaded(torch.from_numpy(x)).numpy(), model(torch.from_numpy(x)).numpy(), atol=1e-5)
 

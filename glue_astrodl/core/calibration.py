@@ -9,8 +9,8 @@ full images (1e7 pixels) without per-sample Python loops.
   re-weight them to the priors of the data actually being classified.
 * Ranking metrics for binary problems: :func:`roc_curve`, :func:`roc_auc`,
   :func:`tpr_at_fpr`, :func:`mcc_optimal_threshold`, :func:`matthews_corrcoef`.
-* Calibration of probabilities: :func:`reliability_curve`,
-  :func:`expected_calibration_error`.
+* Calibration of probabilities: :func:`fit_platt` (logistic recalibration of logits on
+  held-out data), :func:`reliability_curve`, :func:`expected_calibration_error`.
 * Calibration of predictive distributions: :func:`pit` (PDFs on a grid),
   :func:`pit_categorical` (randomised PIT for classes), :func:`pit_uniformity`.
 """
@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "prior_shift_sigmoid",
     "prior_shift_softmax",
+    "fit_platt",
     "roc_curve",
     "roc_auc",
     "tpr_at_fpr",
@@ -183,6 +184,29 @@ def prior_shift_softmax(p, train_priors, priors, axis=0):
 # --------------------------------------------------------------------------------------
 # ROC / MCC
 # --------------------------------------------------------------------------------------
+
+
+def fit_platt(y_true, logits, iters=50):
+    """Platt scaling: ``(a, b)`` making ``sigmoid(a * logit + b)`` calibrated on held-out data.
+
+    Maximum likelihood of a one-feature logistic regression by Newton's method. The result
+    is calibrated at the class fraction of ``y_true``; `prior_shift_sigmoid` moves it to
+    other priors.
+    """
+    z = np.asarray(logits, dtype=np.float64).ravel()
+    y = _binary_labels(y_true, z.size).astype(np.float64)
+    if y.min() == y.max():
+        raise ValueError("need both positive and negative samples (only one class present)")
+    X = np.column_stack([z, np.ones_like(z)])
+    theta = np.array([1.0, 0.0])
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ theta, -50, 50)))
+        w = np.maximum(p * (1 - p), 1e-12)
+        step = np.linalg.solve((X * w[:, None]).T @ X + 1e-9 * np.eye(2), X.T @ (y - p))
+        theta += step
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(theta[0]), float(theta[1])
 
 
 def roc_curve(y_true, score):

@@ -20,7 +20,12 @@ Masks. ``sigma`` is the background noise of a pixel at the mean base sky,
 ``sqrt(sky_e + read_noise^2)`` electrons. For the additive classes (CR, P, TRL, SP, NEB)
 the mask is where the noise-free contribution exceeds ``k_mask * sigma`` (default
 ``k_mask = 1``). FR: where the fringe envelope amplitude exceeds ``k_mask * sigma``. BBG:
-where the bump exceeds ``max(3 sigma, 0.1 sky)``. HCL, DCL, HP, DP: the defect footprint.
+where the bump exceeds ``max(3 sigma, 0.1 sky)``. HCL, DCL, HP, DP: the footprints of the
+defects that show in the frame, i.e. whose matched-filter S/N (electrons gained or lost,
+summed over the defect, over the pixel noise in quadrature) is at least ``k_defect = 5``:
+a hot pixel of 5 sigma, a dead pixel under a sky of >= 25 e- without read noise, a dead
+column under a much fainter sky. Fainter defects stay in the image, unlabelled: a single
+frame cannot tell them from noise.
 SAT: pixels at the saturation level (saturated cores and bleed trails). OV: the overscan
 strip (all other masks are empty there). BG: pixels with no other class.
 
@@ -37,7 +42,7 @@ from scipy.signal import fftconvolve
 
 from ..core.taxonomy import CLASSES
 from .detector_defects import (cosmic_rays, dead_columns, dead_pixels, hot_columns, hot_pixels,
-                               saturate)
+                               saturate, significant)
 from .galaxies import bin_oversampled, sersic_oversampled
 from .optical_artefacts import (PSFBank, bright_background, diffraction_spikes, fringes,
                                 log_uniform, nebulosity, persistence, satellite_trail)
@@ -49,7 +54,7 @@ __all__ = ["ContaminantTile", "ContaminantConfig", "simulate_contaminant_tile",
            "simulate_contaminant_frame", "tile_batch", "class_fractions",
            "PRESENCE_RANGE", "CONTAMINANT_VERSION"]
 
-CONTAMINANT_VERSION = "glue_astrodl.sim.contaminants/1.0"
+CONTAMINANT_VERSION = "glue_astrodl.sim.contaminants/1.1"
 CONTAMINANTS = tuple(c for c in CLASSES if c != "BG")
 PRESENCE_RANGE = (0.2, 0.5)  # documented fraction of default tiles holding each class
 REF_TILE = 128 * 128
@@ -90,6 +95,8 @@ class ContaminantConfig:
     galaxy_density: tuple = (5e-5, 5e-4)
     gradient: float = 0.02  # max background gradient across the area (fraction of sky)
     k_mask: float = 1.0
+    k_defect: float = 5.0  # structural defects are labelled from this matched-filter S/N
+    cr_diffusion: float = 0.6  # max charge-diffusion sigma (px) of cosmic rays; 0 in half the frames
     bbg_k: float = 3.0
     bbg_frac: float = 0.1
     fringe_min_sky: float = 500.0  # fringes appear in bright (red) skies
@@ -271,17 +278,21 @@ def _optical(area, rng, active, cfg, frame, cond, psf, bank, masks, arts):
                                                0.45 * fw - sky_e)
         light += c
         arts.append(p)
+    incident = sky + light
+    noise = np.sqrt(incident + cond["read_noise"] ** 2)
     response = np.ones(area)
     if "DCL" in active:
         counts, ref = (cfg.frame_counts, REF_FRAME) if frame else (cfg.tile_counts, REF_TILE)
         n_clusters = int(rng.poisson(counts["DCL_clusters"] * area[0] * area[1] / ref))
-        response, masks["DCL"], p = dead_columns(area, rng, n_of("DCL"), n_clusters)
+        response, m, p = dead_columns(area, rng, n_of("DCL"), n_clusters)
+        masks["DCL"] = significant(m, (1.0 - response) * incident, noise, cfg.k_defect)
         arts += p
     if "DP" in active:
-        r, masks["DP"], p = dead_pixels(area, rng, n_of("DP"))
+        r, m, p = dead_pixels(area, rng, n_of("DP"))
+        masks["DP"] = significant(m, (1.0 - r) * incident, noise, cfg.k_defect)
         response *= r
         arts += p
-    expected = (sky + light) * response
+    expected = incident * response
     if "P" in active:
         c, masks["P"], p = persistence(area, rng, bank, sigma, n_of("P"), k)
         expected += c
@@ -296,19 +307,23 @@ def _detector(expected, rng, active, cfg, frame, cond, masks, arts):
     n_of = lambda name: _count(name, rng, cfg, area[0] * area[1], frame)  # noqa: E731
     electrons = rng.poisson(np.maximum(expected, 0.0)).astype(np.float64)
     electrons, sat = saturate(electrons, fw, rng.uniform(0.3, 0.7))
+    noise = np.sqrt(np.maximum(expected, 0.0) + cond["read_noise"] ** 2)
     dark = np.zeros(area)
     if "HCL" in active:
-        c, masks["HCL"], p = hot_columns(area, rng, n_of("HCL"), sigma, cap=0.3 * fw)
+        c, m, p = hot_columns(area, rng, n_of("HCL"), sigma, cap=0.3 * fw)
+        masks["HCL"] = significant(m, c, noise, cfg.k_defect)
         dark += c
         arts += p
     if "HP" in active:
-        c, masks["HP"], p = hot_pixels(area, rng, n_of("HP"), sigma, cap=0.5 * fw)
+        c, m, p = hot_pixels(area, rng, n_of("HP"), sigma, cap=0.5 * fw)
+        masks["HP"] = significant(m, c, noise, cfg.k_defect)
         dark += c
         arts += p
     if dark.any():
         electrons += rng.poisson(dark)
     if "CR" in active:
-        c, masks["CR"], p = cosmic_rays(area, rng, n_of("CR"), sigma, 0.5 * fw, k)
+        diffusion = rng.uniform(0.0, cfg.cr_diffusion) if rng.random() < 0.5 else 0.0
+        c, masks["CR"], p = cosmic_rays(area, rng, n_of("CR"), sigma, 0.5 * fw, k, diffusion=diffusion)
         electrons += c
         arts += p
     return electrons, sat

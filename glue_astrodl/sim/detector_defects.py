@@ -9,11 +9,12 @@ pixels whose deposit exceeds ``k * sigma``.
 """
 
 import numpy as np
+from scipy.ndimage import gaussian_filter, label
 
 from .optical_artefacts import log_uniform
 
 __all__ = ["splat", "cosmic_rays", "hot_columns", "dead_columns", "hot_pixels",
-           "dead_pixels", "saturate"]
+           "dead_pixels", "saturate", "significant"]
 
 
 def splat(shape, x, y, w):
@@ -32,15 +33,17 @@ def splat(shape, x, y, w):
 
 
 def cosmic_rays(shape, rng, n, sigma, cap, k=1.0, level=(3.0, 500.0),
-                kinds=(("spot", 0.25), ("track", 0.5), ("worm", 0.25))):
+                kinds=(("spot", 0.25), ("track", 0.5), ("worm", 0.25)), diffusion=0.0):
     """``n`` cosmic-ray hits: spots, straight tracks and curly worms.
 
     Each hit deposits charge along a path sampled every 0.25 px, shared bilinearly
     between neighbouring pixels (charge spread of one or two pixels): a *spot* is a
-    single point (1-4 pixels), a *track* a straight segment of log-uniform length 1-30 px
-    at a uniform angle, a *worm* a random walk of 3-30 px whose direction diffuses. The
-    per-pixel level along the path is log-uniform in ``level`` times ``sigma`` with
-    Landau-like 30% fluctuations per sample; pixels are capped at ``cap`` electrons.
+    single point (1-4 pixels), a *track* a straight segment of log-uniform length 1-60 px
+    at a uniform angle (long ones cross thick CCDs at grazing incidence), a *worm* a
+    random walk of 3-30 px whose direction diffuses. The per-pixel level along the path
+    is log-uniform in ``level`` times ``sigma`` with Landau-like 30% fluctuations per
+    sample. ``diffusion`` (px) is the Gaussian charge diffusion of the detector (thick
+    CCDs blur tracks; still sharper than any PSF); pixels are capped at ``cap`` electrons.
     """
     ny, nx = shape
     names = [kd for kd, _ in kinds]
@@ -55,7 +58,7 @@ def cosmic_rays(shape, rng, n, sigma, cap, k=1.0, level=(3.0, 500.0),
             x, y, w = np.array([x0]), np.array([y0]), np.array([peak * rng.uniform(1.0, 2.5)])
             length = 0.0
         else:
-            length = float(log_uniform(rng, 1.0 if kind == "track" else 3.0, 30.0))
+            length = float(log_uniform(rng, 1.0, 60.0) if kind == "track" else log_uniform(rng, 3.0, 30.0))
             m = max(int(length / step), 2)
             th = rng.uniform(0, 2 * np.pi)
             if kind == "track":
@@ -73,7 +76,10 @@ def cosmic_rays(shape, rng, n, sigma, cap, k=1.0, level=(3.0, 500.0),
                            level_snr=peak / sigma))
     if not n:
         return np.zeros(shape), np.zeros(shape, bool), params
-    dep = np.minimum(splat(shape, np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)), cap)
+    dep = splat(shape, np.concatenate(xs), np.concatenate(ys), np.concatenate(ws))
+    if diffusion > 0:
+        dep = gaussian_filter(dep, diffusion, mode="constant")
+    dep = np.minimum(dep, cap)
     return dep, dep > k * sigma, params
 
 
@@ -212,3 +218,22 @@ def saturate(electrons, full_well, up_fraction=0.5):
             if a > 0:
                 _fill(col[a - 1::-1], (1.0 - up_fraction) * excess, full_well)
     return e, e >= full_well
+
+
+def significant(mask, effect, noise, k):
+    """``mask`` restricted to the defects whose matched-filter S/N is at least ``k``.
+
+    A defect is a connected group of ``mask`` pixels; its S/N is the summed absolute
+    effect (electrons gained or lost) over the quadrature sum of the pixel noise. A single
+    pixel needs ``|effect| >= k * noise``; a long column needs far less per pixel. Defects
+    below it do not show in the frame (a dead pixel under a faint sky), so they are not
+    labelled.
+    """
+    lab, n = label(mask)
+    if n == 0:
+        return mask
+    idx = np.arange(1, n + 1)
+    signal = np.bincount(lab.ravel(), np.abs(effect).ravel(), n + 1)[idx]
+    var = np.bincount(lab.ravel(), (noise ** 2 * np.ones_like(effect)).ravel(), n + 1)[idx]
+    keep = np.r_[False, signal >= k * np.sqrt(var)]
+    return keep[lab]

@@ -2,8 +2,8 @@
 
 `detect_contaminants` runs the shipped segmentation model (or any model with a card) over
 an image of any size in overlapping tiles, converts its outputs to calibrated posteriors
-for the user's class priors (Bayesian prior shift from the effective training priors
-recorded in the model card), and returns a `ContaminantDetection` with probability maps,
+for the user's class priors (the card's Platt scaling makes them calibrated at the priors
+of its held-out calibration set, ``training_priors``; Bayes' rule moves them to yours), and returns a `ContaminantDetection` with probability maps,
 masks, a MaxiMask-compatible bit-mask, FITS and regions export.
 """
 
@@ -32,14 +32,18 @@ def _model(name, device):
 
 
 class _Probabilities(torch.nn.Module):
-    """Sigmoid of the selected output channels."""
+    """``sigmoid(a * logit + b)`` of the selected output channels (Platt scaling ``(a, b)``
+    from the model card's ``calibration``; identity where the card has none)."""
 
-    def __init__(self, net, channels):
+    def __init__(self, net, channels, scaling):
         super().__init__()
         self.net, self.channels = net, list(channels)
+        a, b = np.asarray(scaling, np.float32).reshape(-1, 2).T
+        self.register_buffer("a", torch.from_numpy(a)[None, :, None, None])
+        self.register_buffer("b", torch.from_numpy(b)[None, :, None, None])
 
     def forward(self, x):
-        return torch.sigmoid(self.net(x)[:, self.channels].float())
+        return torch.sigmoid(self.net(x)[:, self.channels].float() * self.a + self.b)
 
 
 def parse_priors(text):
@@ -164,7 +168,8 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
     priors = {c: priors[c] for c in classes}
     level, noise = robust_level_noise(img.data)
     overlap = int(card.get("receptive_field_overlap", 64))
-    probs = tiled_inference(_Probabilities(net, [outputs.index(c) for c in classes]), img.data,
+    scaling = [card.get("calibration", {}).get(c, (1.0, 0.0)) for c in classes]
+    probs = tiled_inference(_Probabilities(net, [outputs.index(c) for c in classes], scaling), img.data,
                             tile=max(tile, 4 * overlap), overlap=overlap, batch_size=batch_size,
                             device=device, preprocess=lambda t, w: asinh_stretch(t, level, noise),
                             progress=progress, desc="contaminants", callback=callback)

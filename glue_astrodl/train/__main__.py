@@ -10,10 +10,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m glue_astrodl.train")
     sub = parser.add_subparsers(dest="task", required=True)
     p = sub.add_parser("contaminants", help="14-class contaminant segmentation")
-    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--steps", type=int, default=16000)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--tile", type=int, default=128)
-    p.add_argument("--n-train", type=int, default=8000)
+    p.add_argument("--n-train", type=int, default=16000)
+    p.add_argument("--n-val", type=int, default=150, help="tiles in each held-out set (calibration, test)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--device")
@@ -21,7 +22,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from .contaminants import train_contaminants
 
-    train_contaminants(steps=args.steps, batch=args.batch, tile=args.tile, n_train=args.n_train,
+    train_contaminants(steps=args.steps, batch=args.batch, tile=args.tile, n_train=args.n_train, n_val=args.n_val,
                        seed=args.seed, lr=args.lr, device=args.device, out=args.out)
 
 

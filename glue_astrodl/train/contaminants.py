@@ -1,19 +1,18 @@
 """Train the contaminant segmentation model on simulated tiles.
 
-``python -m glue_astrodl.train contaminants --steps 3000 --seed 0`` trains
-`ContaminantNet` on tiles from `glue_astrodl.sim.contaminants`, with per-pixel weights
-inversely proportional to the class fractions (smoothed by a 3x3 Gaussian, as MaxiMask
-does), evaluates it on a held-out simulated set (different seed), and writes
-``weights/contaminants.safetensors`` + ``contaminants.json``. The model card records:
+``python -m glue_astrodl.train contaminants --steps 16000 --seed 0`` trains
+`ContaminantNet` on a pool of tiles from `glue_astrodl.sim.contaminants` with per-pixel
+loss weights inversely proportional to the class fractions (smoothed by a 3x3 Gaussian,
+as MaxiMask does), then uses two held-out simulated sets (other seeds):
 
-* ``training_priors``: the *effective* class priors the network was trained under, i.e.
-  the weighted fraction of positive pixels per class. Dividing them out (Bayesian prior
-  shift, `glue_astrodl.core.calibration.prior_shift_sigmoid`) and multiplying in the
-  priors of the user's data gives calibrated posteriors.
-* ``generator_fractions``: raw pixel fractions of each class in the simulated tiles.
-* ``thresholds``: MCC-optimal threshold per class on the held-out set, for the default
-  priors; ``metrics``: held-out ROC AUC per class and the expected calibration error after
-  prior correction.
+* a *calibration* set: per-class Platt scaling of the logits (`fit_platt`), so that
+  ``sigmoid(a * logit + b)`` is a calibrated posterior at that set's class fractions,
+  which the card records as ``training_priors``; `prior_shift_sigmoid` moves it to the
+  user's priors. MCC-optimal thresholds at the default priors come from this set too.
+* a *test* set: the held-out metrics of the card (ROC AUC per class, expected calibration
+  error after prior correction to the test set's true fractions).
+
+It writes ``weights/contaminants.safetensors`` + ``contaminants.json``.
 """
 
 import json
@@ -22,20 +21,25 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import gaussian_filter
 from tqdm.auto import tqdm
 
-from ..core.calibration import expected_calibration_error, mcc_optimal_threshold, prior_shift_sigmoid, roc_auc
+from ..core.calibration import (expected_calibration_error, fit_platt, mcc_optimal_threshold,
+                                prior_shift_sigmoid, roc_auc)
 from ..core.device import resolve_device
 from ..core.normalise import asinh_stretch, robust_level_noise
 from ..core.taxonomy import CLASSES, DEFAULT_PRIORS
 from ..core.weights import save_model
 from ..models.contaminant_net import ContaminantNet
-from ..sim.contaminants import tile_batch
+from ..sim.contaminants import CONTAMINANT_VERSION, tile_batch
 
-__all__ = ["normalise_image", "make_set", "pixel_weights", "train_contaminants", "evaluate"]
+__all__ = ["normalise_image", "make_set", "unpack_masks", "pixel_weights", "train_contaminants",
+           "predict_logits", "calibrate", "evaluate"]
 
 MODEL_NAME = "contaminants"
+K = len(CLASSES)
+_BITS = torch.tensor([1 << k for k in range(K)], dtype=torch.int32)
+CALIBRATION_SEED_OFFSET = 1_000_003
+TEST_SEED_OFFSET = 2_000_003
 
 
 def normalise_image(image):
@@ -49,120 +53,171 @@ def normalise_image(image):
 
 
 def make_set(n, size, seed, chunk=64):
-    """``n`` simulated tiles: normalised images (n, 1, s, s) float32, masks (n, 14, s, s) uint8."""
+    """``n`` simulated tiles: normalised images ``(n, 1, s, s)`` float16 and class masks
+    packed as bits (bit ``k`` = ``CLASSES[k]``) ``(n, s, s)`` uint16, 9x less memory than
+    boolean planes, so large pools fit in RAM."""
     rng = np.random.default_rng(seed)
-    images = np.empty((n, 1, size, size), np.float32)
-    masks = np.empty((n, len(CLASSES), size, size), np.uint8)
+    images = np.empty((n, 1, size, size), np.float16)
+    bits = np.empty((n, size, size), np.uint16)
+    weights = (1 << np.arange(K, dtype=np.uint16))[None, :, None, None]
     for i in range(0, n, chunk):
         k = min(chunk, n - i)
         img, msk = tile_batch(k, size, rng)
         images[i:i + k] = [normalise_image(t) for t in img]
-        masks[i:i + k] = msk
-    return images, masks
+        bits[i:i + k] = (msk * weights).sum(axis=1, dtype=np.uint16)
+    return images, bits
+
+
+def unpack_masks(bits):
+    """``(n, s, s)`` packed masks (array or tensor) -> ``(n, K, s, s)`` float32 tensor."""
+    bits = torch.as_tensor(np.asarray(bits, dtype=np.int32) if isinstance(bits, np.ndarray) else bits).int()
+    return ((bits[:, None] & _BITS[None, :, None, None]) > 0).float()
+
+
+_SMOOTH = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0  # 3x3 Gaussian
 
 
 def pixel_weights(masks, fractions, cap=1e3):
     """Per-pixel loss weights: 1 / fraction of the rarest class a pixel belongs to, smoothed.
 
-    ``masks`` (n, K, s, s); returns (n, s, s) float32 with mean 1 over the set.
+    ``masks`` ``(n, K, s, s)`` float tensor, ``fractions`` the K class fractions of the
+    training pool; returns ``(n, s, s)``, unnormalised (divide by its pool mean).
     """
-    inv = (1.0 / np.maximum(fractions, 1.0 / cap)).astype(np.float32)
-    w = np.max(masks * inv[None, :, None, None], axis=1)
-    w = gaussian_filter(w, sigma=(0, 0.85, 0.85), truncate=1.2)  # 3x3 Gaussian
-    return (w / w.mean()).astype(np.float32)
+    inv = torch.as_tensor(1.0 / np.maximum(np.asarray(fractions, np.float64), 1.0 / cap), dtype=torch.float32)
+    w = (masks * inv[None, :, None, None]).amax(dim=1, keepdim=True)
+    return F.conv2d(F.pad(w, (1, 1, 1, 1), mode="replicate"), _SMOOTH[None, None])[:, 0]
 
 
-def _augment(x, y, w, rng):
-    k = int(rng.integers(4))
-    flip = bool(rng.integers(2))
-    out = []
-    for t in (x, y, w):
-        t = torch.rot90(t, k, dims=(-2, -1))
-        out.append(torch.flip(t, dims=(-1,)) if flip else t)
+def _pool_statistics(bits, chunk=512):
+    """Class fractions of the pool and the mean of its unnormalised pixel weights."""
+    counts = np.zeros(K)
+    for i in range(0, len(bits), chunk):
+        counts += unpack_masks(bits[i:i + chunk]).sum(dim=(0, 2, 3)).numpy()
+    fractions = counts / bits.size
+    total = sum(float(pixel_weights(unpack_masks(bits[i:i + chunk]), fractions).sum())
+                for i in range(0, len(bits), chunk))
+    return fractions, total / bits.size
+
+
+def _augment(tensors, rng):
+    """The same random symmetry of the square applied to every tensor."""
+    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+    out = [torch.rot90(t, k, dims=(-2, -1)) for t in tensors]
+    return [torch.flip(t, dims=(-1,)) for t in out] if flip else out
+
+
+def predict_logits(model, images, device, batch=16):
+    """Model logits ``(n, K, s, s)`` float32 for normalised ``images``."""
+    model.eval()
+    out = np.empty((len(images), K) + images.shape[2:], np.float32)
+    with torch.inference_mode():
+        for i in range(0, len(images), batch):
+            x = torch.from_numpy(images[i:i + batch].astype(np.float32)).to(device)
+            out[i:i + batch] = model(x).float().cpu().numpy()
     return out
 
 
-def evaluate(model, images, masks, training_priors, fractions, device, batch=16):
-    """Held-out AUC, MCC thresholds at the default priors and ECE after prior correction."""
-    model.eval()
-    probs = np.empty(masks.shape, np.float32)
-    with torch.inference_mode():
-        for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i:i + batch]).to(device)
-            probs[i:i + batch] = torch.sigmoid(model(x)).float().cpu().numpy()
-    t_priors = np.array([training_priors[c] for c in CLASSES])
-    true_priors = np.array([fractions[c] for c in CLASSES])
-    default = np.array([DEFAULT_PRIORS[c] for c in CLASSES])
-    calibrated = prior_shift_sigmoid(probs.transpose(1, 0, 2, 3), t_priors, true_priors)
-    at_default = prior_shift_sigmoid(probs.transpose(1, 0, 2, 3), t_priors, default)
-    metrics, thresholds = {"auc": {}, "ece": {}}, {}
+def _pixels(masks, max_pixels, seed):
+    """Random (not strided: strides miss columns) pixel subset of a set, for fitting."""
+    n = masks.shape[0] * masks.shape[-2] * masks.shape[-1]
+    if n <= max_pixels:
+        return slice(None)
+    return np.sort(np.random.default_rng(seed).choice(n, max_pixels, replace=False))
+
+
+def calibrate(logits, bits, max_pixels=4_000_000, seed=0):
+    """Per-class Platt ``(a, b)``, class fractions (the calibrated priors) and MCC thresholds.
+
+    Thresholds are MCC-optimal on this set after moving the calibrated probabilities to
+    `DEFAULT_PRIORS`.
+    """
+    masks = unpack_masks(bits).numpy().astype(bool)
+    pick = _pixels(masks[:, 0], max_pixels, seed)
+    scales, priors, thresholds = {}, {}, {}
     for k, name in enumerate(CLASSES):
-        y = masks[:, k].ravel().astype(bool)
+        y, z = masks[:, k].ravel(), logits[:, k].ravel()
+        priors[name] = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
         if y.all() or not y.any():
             continue
-        step = max(1, y.size // 4_000_000)  # subsample for speed; still millions of pixels
-        metrics["auc"][name] = round(float(roc_auc(y[::step], probs[:, k].ravel()[::step])), 5)
-        metrics["ece"][name] = round(float(expected_calibration_error(y[::step], calibrated[k].ravel()[::step])), 5)
-        thr, _ = mcc_optimal_threshold(y[::step], at_default[k].ravel()[::step])
-        thresholds[name] = float(thr)
-    return metrics, thresholds
+        a, b = fit_platt(y[pick], z[pick])
+        scales[name] = [a, b]
+        p = prior_shift_sigmoid(1.0 / (1.0 + np.exp(-(a * z[pick] + b))), priors[name], DEFAULT_PRIORS[name])
+        thresholds[name] = float(mcc_optimal_threshold(y[pick], p)[0])
+    return scales, priors, thresholds
 
 
-def train_contaminants(steps=6000, batch=16, tile=128, n_train=8000, n_val=150, val_tile=256, seed=0,
+def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1):
+    """Held-out ROC AUC per class and ECE after correcting to the set's true fractions."""
+    masks = unpack_masks(bits).numpy().astype(bool)
+    pick = _pixels(masks[:, 0], max_pixels, seed)
+    metrics = {"auc": {}, "ece": {}}
+    for k, name in enumerate(CLASSES):
+        y, z = masks[:, k].ravel()[pick], logits[:, k].ravel()[pick]
+        if y.all() or not y.any() or name not in scales:
+            continue
+        a, b = scales[name]
+        p = prior_shift_sigmoid(1.0 / (1.0 + np.exp(-(a * z + b))), priors[name], np.clip(y.mean(), 1e-6, 1 - 1e-6))
+        metrics["auc"][name] = round(float(roc_auc(y, z)), 5)
+        metrics["ece"][name] = round(float(expected_calibration_error(y, p)), 5)
+    return metrics
+
+
+def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150, val_tile=256, seed=0,
                        lr=3e-3, device=None, out=None, widths=(12, 24, 32, 48, 64), progress=True, log=print):
-    """Train, evaluate, and save; returns the model card dict."""
+    """Train, calibrate, evaluate, and save (when ``out`` is given); returns ``(card, model)``."""
     from .. import __version__
-    from ..sim import GENERATOR_VERSION
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = resolve_device(device)
     t0 = time.time()
-    images, masks = make_set(n_train, tile, seed)
-    fractions = masks.reshape(len(masks), len(CLASSES), -1).mean(axis=(0, 2))
-    weights = pixel_weights(masks, fractions)
-    weighted = (masks * weights[:, None]).reshape(len(masks), len(CLASSES), -1).sum(axis=(0, 2)) / weights.sum()
+    images, bits = make_set(n_train, tile, seed)
+    fractions, weight_mean = _pool_statistics(bits)
     log(f"simulated {n_train} training tiles in {time.time() - t0:.0f} s")
 
-    model = ContaminantNet(n_classes=len(CLASSES), widths=widths).to(dev)
+    model = ContaminantNet(n_classes=K, widths=widths).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     losses = []
     model.train()
     for step in tqdm(range(steps), desc="training", disable=not progress):
-        idx = rng.integers(0, n_train, batch)
-        x, y, w = (torch.from_numpy(a[idx]).to(dev) for a in (images, masks, weights))
-        x, y, w = _augment(x, y.float(), w, rng)
+        idx = np.sort(rng.integers(0, n_train, batch))
+        y = unpack_masks(bits[idx])
+        w = pixel_weights(y, fractions) / weight_mean
+        x, y, w = (t.to(dev) for t in _augment([torch.from_numpy(images[idx].astype(np.float32)), y, w], rng))
         loss = (F.binary_cross_entropy_with_logits(model(x), y, reduction="none") * w[:, None]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         losses.append(loss.item())
-        if progress and (step + 1) % max(1, steps // 20) == 0:
-            log(f"step {step + 1}/{steps} loss {np.mean(losses[-50:]):.4f}")
+        if progress and (step + 1) % max(1, steps // 40) == 0:
+            log(f"step {step + 1}/{steps} loss {np.mean(losses[-100:]):.4f} ({time.time() - t0:.0f} s)")
+    del images, bits
 
-    val_images, val_masks = make_set(n_val, val_tile, seed + 1_000_003)
-    training_priors = {c: float(p) for c, p in zip(CLASSES, np.clip(weighted, 1e-6, 1 - 1e-6))}
-    fraction_map = {c: float(f) for c, f in zip(CLASSES, np.clip(fractions, 1e-6, 1 - 1e-6))}
-    metrics, thresholds = evaluate(model, val_images, val_masks, training_priors, fraction_map, dev)
+    cal_images, cal_bits = make_set(n_val, val_tile, seed + CALIBRATION_SEED_OFFSET)
+    scales, priors, thresholds = calibrate(predict_logits(model, cal_images, dev), cal_bits)
+    test_images, test_bits = make_set(n_val, val_tile, seed + TEST_SEED_OFFSET)
+    metrics = evaluate(predict_logits(model, test_images, dev), test_bits, scales, priors)
     metrics["train_loss_first_last"] = [round(float(np.mean(losses[:20])), 5), round(float(np.mean(losses[-20:])), 5)]
     card = {
         "name": MODEL_NAME,
-        "version": "1.0",
+        "version": "1.1",
         "description": "14-class contaminant segmentation (MaxiMask taxonomy), trained on simulations",
         "architecture": "contaminant-unet",
-        "arch_kwargs": {"n_classes": len(CLASSES), "in_channels": 1, "widths": list(widths)},
+        "arch_kwargs": {"n_classes": K, "in_channels": 1, "widths": list(widths)},
         "outputs": list(CLASSES),
         "normalisation": "asinh((x - median) / noise); median and noise (MAD of horizontal pixel differences / sqrt 2) of the whole frame",
-        "training_priors": training_priors,
-        "generator_fractions": fraction_map,
+        "calibration": scales,
+        "training_priors": priors,
+        "generator_fractions": {c: float(f) for c, f in zip(CLASSES, fractions)},
         "default_priors": dict(DEFAULT_PRIORS),
         "thresholds": thresholds,
         "metrics": metrics,
-        "training_command": f"python -m glue_astrodl.train contaminants --steps {steps} --batch {batch} --tile {tile} --n-train {n_train} --seed {seed}",
+        "training_command": (f"python -m glue_astrodl.train contaminants --steps {steps} --batch {batch} --tile {tile} "
+                             f"--n-train {n_train} --n-val {n_val} --lr {lr} --seed {seed}"),
         "seed": seed,
-        "data_version": GENERATOR_VERSION,
+        "data_version": CONTAMINANT_VERSION,
         "package_version": __version__,
         "receptive_field_overlap": 64,
         "train_seconds": round(time.time() - t0),
