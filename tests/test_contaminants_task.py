@@ -49,6 +49,44 @@ def test_probabilities_are_prior_shifted_network_outputs(tiny_model):
     assert res.priors["CR"] == 1e-3 and res.priors["TRL"] == DEFAULT_PRIORS["TRL"]
 
 
+def test_card_calibration_is_applied_before_the_prior_shift(tiny_model, tmp_path):
+    """A card with Platt scaling (a, b) gives prior_shift(sigmoid(a * logit + b))."""
+    import json
+
+    path, net = tiny_model
+    card = json.loads(path.with_suffix(".json").read_text())
+    card.update(name="tiny-calibrated", calibration={"CR": [2.0, -1.0]})
+    calibrated = save_model(net, tmp_path / "tiny-calibrated", {k: v for k, v in card.items() if k != "weights_sha256"})
+    img = noise_image((64, 64))
+    res = detect_contaminants(img, model=tmp_path / "tiny-calibrated.safetensors", classes=["CR", "TRL"],
+                              priors={"CR": 1e-3}, tile=64)
+    plain = detect_contaminants(img, model=path, classes=["CR", "TRL"], priors={"CR": 1e-3}, tile=64)
+    assert calibrated.get("calibration") == {"CR": [2.0, -1.0]}
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    raw = prior_shift_sigmoid(plain["CR"].astype(np.float64), 1e-3, 0.1)  # back to the network's output
+    expected = prior_shift_sigmoid(1 / (1 + np.exp(-(2.0 * logit(raw) - 1.0))), 0.1, 1e-3)
+    np.testing.assert_allclose(res["CR"], expected, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(res["TRL"], plain["TRL"], atol=1e-6)  # no calibration: identity
+
+
+def test_cli_compressed_inputs_through_the_batch_path(tiny_model, tmp_path):
+    """.fits.fz (tile-compressed) and .fits.gz inputs, two files -> Dask LocalCluster."""
+    import gzip
+
+    path, _ = tiny_model
+    fz = tmp_path / "a.fits.fz"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(noise_image((64, 64), seed=3))]).writeto(fz)
+    gz = tmp_path / "b.fits.gz"
+    with gzip.open(gz, "wb") as f:
+        fits.PrimaryHDU(noise_image((64, 64), seed=4)).writeto(f)
+    out = tmp_path / "out"
+    res = run_cli("contaminants", fz, gz, "--model", path, "--classes", "CR", "-o", out, "--workers", "2", "--quiet")
+    assert res.returncode == 0, res.stderr
+    for name in ("a_contaminants.fits", "b_contaminants.fits"):
+        with fits.open(out / name) as hdul:
+            assert hdul[0].data.shape == (1, 64, 64) and hdul[0].header["CLASS1"] == "CR"
+
+
 def test_thresholds_follow_the_priors_and_masks_bitmask(tiny_model):
     path, _ = tiny_model
     img = noise_image((64, 64))
