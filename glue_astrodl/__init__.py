@@ -16,7 +16,9 @@ def __getattr__(name):
 
 
 def setup():
-    """Entry point for ``glue.plugins``: register data factories and tools with glue."""
-    from .glue import register
+    """Entry point for ``glue.plugins``: register with glue and jdaviz (data factory, viewer
+    tools, exporters, links, the "Detect Contaminants" / "Detect Sources" tray plugins)."""
+    from . import glue, jdaviz
 
-    register()
+    glue.register()
+    jdaviz.register()

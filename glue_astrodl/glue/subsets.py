@@ -38,8 +38,8 @@ def set_mask_subsets(data_collection, image, masks, colours=None, prefix=""):
     """Create (or update, when the label exists) one subset group per mask.
 
     ``masks`` maps a name to a boolean array on ``image``'s pixel grid; the group is
-    labelled ``f"{prefix}{name}"`` and coloured ``colours[name]`` when given. Returns
-    the subset groups in the order of ``masks``.
+    labelled ``f"{prefix}{name}"`` and coloured ``colours[name]`` when given. An empty
+    mask makes no new group (an existing one is emptied). Returns the subset groups.
     """
     if image not in data_collection:
         raise ValueError(f"{image.label!r} is not in the data collection")
@@ -52,6 +52,8 @@ def set_mask_subsets(data_collection, image, masks, colours=None, prefix=""):
         state = PixelMaskSubsetState(mask, image.pixel_component_ids)
         label = f"{prefix}{name}"
         group = existing.get(label)
+        if group is None and not mask.any():
+            continue
         if group is None:
             group = data_collection.new_subset_group(label, state)
         else:

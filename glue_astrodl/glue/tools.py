@@ -65,7 +65,7 @@ class DetectContaminantsTool(_DetectTool):
     def _show(self, result, image):
         flagged = {c: f for c, f in result.flagged_fractions().items() if f > 0}
         top = ", ".join(f"{c} {f:.2%}" for c, f in sorted(flagged.items(), key=lambda kv: -kv[1])[:3])
-        return f"'{image.label} contaminants' and {len(result.classes)} subsets added; flagged: {top or 'nothing'}"
+        return f"'{image.label} contaminants' and a subset per flagged class added; flagged: {top or 'nothing'}"
 
 
 class DetectSourcesTool(_DetectTool):

@@ -1,0 +1,239 @@
+"""The "Detect Contaminants" tray plugin."""
+
+import re
+
+from jdaviz.core.registries import tray_registry
+from jdaviz.core.template_mixin import DatasetSelectMixin, PluginTemplateMixin, SelectPluginComponent
+from jdaviz.core.user_api import PluginUserApi
+from traitlets import Any, Bool, Dict, List, Unicode, observe, validate
+
+from ..core.device import describe_device
+from ..core.errors import BadInputError
+from ..core.taxonomy import CLASSES, COLOURS, DEFAULT_PRIORS, DESCRIPTIONS
+from ..core.weights import find_model
+from ..glue.detect import CONTAMINANT_CLASSES
+from ..glue.products import contaminant_hdus, image_input
+from ..glue.subsets import set_mask_subsets
+from ..io.regions import REGION_FORMATS, write_regions
+from ..tasks.contaminants import default_thresholds, detect_contaminants
+from .layers import add_image_layers, use_flag_map
+from .worker import BackgroundRunMixin
+
+__all__ = ["DetectContaminants"]
+
+MODEL = "contaminants"
+SUFFIXES = {"ds9": ".reg", "crtf": ".crtf", "fits": ".fits"}
+
+
+@tray_registry("astrodl-detect-contaminants", label="Detect Contaminants", category="data:analysis")
+class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectMixin):
+    """Per-pixel probabilities of contaminants (MaxiMask's 14 classes) in an image.
+
+    Run adds, for the chosen image ``<data>``: one probability layer ``<data> P(<class>)``
+    per class (in the data menu, to show in any viewer), the bit-mask ``<data> contaminant
+    bitmask`` (MaxiMask bit codes, shown as a data-quality layer of ``<data>``, see the Data
+    Quality plugin), and one subset ``<data> <class>`` per
+    class (pixels at or above the class threshold, in the class colour). Inference runs in
+    the background with a progress bar; Cancel stops it. A re-run updates the layers.
+
+    Public API (``app.plugins['Detect Contaminants']``):
+
+    * ``dataset``: the image (a data label).
+    * ``classes``: the classes to compute (default: all but ``BG``, the clean background).
+    * ``priors``: ``{class: fraction of pixels of that class in your data}``; setting some
+      classes keeps the others. Probabilities are corrected from the training priors to
+      these (Bayes' rule). Default: the model card's default priors.
+    * ``thresholds``: ``{class: probability threshold}`` of the masks, subsets and regions.
+      Default: the model card's MCC-optimal thresholds moved to the priors; changing a
+      prior resets that class's threshold to this default.
+    * ``device``, ``model_name`` (read-only): where inference runs, which model.
+    * ``flagged`` (read-only): fraction of pixels flagged per class by the last run.
+    * ``result`` (read-only): the last `ContaminantDetection`.
+    * :meth:`run`, :meth:`cancel`, :meth:`export_regions`.
+    """
+
+    template_file = __file__, "contaminants.vue"
+
+    classes_items = List().tag(sync=True)
+    classes_selected = Any([]).tag(sync=True)
+    classes_multiselect = Bool(True).tag(sync=True)
+    priors = Dict().tag(sync=True)
+    thresholds = Dict().tag(sync=True)
+    rows = List().tag(sync=True)  # the class table: name, description, colour, prior, threshold, flagged
+    device = Unicode("").tag(sync=True)
+    model_name = Unicode("").tag(sync=True)
+    flagged = Dict().tag(sync=True)
+    export_format_items = List().tag(sync=True)
+    export_format_selected = Unicode("").tag(sync=True)
+    export_classes_items = List().tag(sync=True)
+    export_classes_selected = Any([]).tag(sync=True)
+    export_classes_multiselect = Bool(True).tag(sync=True)
+    export_filename = Unicode("").tag(sync=True)
+    has_result = Bool(False).tag(sync=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._plugin_description = "Flag cosmic rays, trails, bad pixels and other contaminants."
+        self.docs_description = ("Per-pixel contaminant probabilities from a neural network, calibrated "
+                                 "to your priors: probability layers, a bit-mask and one subset per class.")
+        self.dataset.add_filter("is_image_not_spectrum", "not_from_this_plugin")
+        self._card = find_model(MODEL)
+        self.model_name = f"{self._card.name} {self._card.version}"
+        self.device = describe_device()
+        self.classes = SelectPluginComponent(self, items="classes_items", selected="classes_selected",
+                                             multiselect="classes_multiselect", manual_options=list(CLASSES))
+        self.classes.selected = list(CONTAMINANT_CLASSES)
+        self.export_classes = SelectPluginComponent(self, items="export_classes_items",
+                                                    selected="export_classes_selected",
+                                                    multiselect="export_classes_multiselect",
+                                                    manual_options=list(CLASSES))
+        self.export_format = SelectPluginComponent(self, items="export_format_items", selected="export_format_selected",
+                                                   manual_options=list(SUFFIXES))
+        priors = dict(DEFAULT_PRIORS, **self._card.get("default_priors", {}))
+        self.priors = priors
+        self.thresholds = default_thresholds(self._card, self.priors)
+        self.result = None
+
+    @property
+    def user_api(self):
+        return PluginUserApi(self, expose=("dataset", "classes", "priors", "thresholds", "run", "cancel",
+                                           "export_regions", "export_classes", "export_format", "export_filename"),
+                             readonly=("device", "model_name", "flagged", "result"))
+
+    @validate("priors")
+    def _valid_priors(self, proposal):
+        merged = dict(self.priors, **{str(k).upper(): v for k, v in proposal["value"].items()})
+        for name, value in merged.items():
+            if name not in CLASSES:
+                raise BadInputError(f"unknown class {name!r}; classes are {', '.join(CLASSES)}")
+            if not 0.0 < float(value) < 1.0:
+                raise BadInputError(f"prior of {name} must be in (0, 1), got {value}")
+        return {name: float(value) for name, value in merged.items()}
+
+    @validate("thresholds")
+    def _valid_thresholds(self, proposal):
+        merged = dict(self.thresholds, **{str(k).upper(): v for k, v in proposal["value"].items()})
+        for name, value in merged.items():
+            if name not in CLASSES:
+                raise BadInputError(f"unknown class {name!r}; classes are {', '.join(CLASSES)}")
+            if not 0.0 <= float(value) <= 1.0:
+                raise BadInputError(f"threshold of {name} must be in [0, 1], got {value}")
+        return {name: float(value) for name, value in merged.items()}
+
+    @observe("priors")
+    def _reset_thresholds(self, change):
+        moved = {c: p for c, p in change["new"].items() if change["old"] and change["old"].get(c) != p}
+        if moved:
+            self.thresholds = default_thresholds(self._card, moved)
+        self._update_rows()
+
+    @observe("thresholds")
+    def _thresholds_changed(self, change):
+        self._update_rows()
+
+    @observe("classes_selected", "flagged", "dataset_selected")
+    def _update_rows(self, *args):
+        if not hasattr(self, "classes"):
+            return
+        self.rows = [{"name": c, "description": DESCRIPTIONS[c], "colour": COLOURS[c], "prior": self.priors[c],
+                      "threshold": round(self.thresholds[c], 4),
+                      "flagged": f"{self.flagged[c]:.3%}" if c in self.flagged else ""}
+                     for c in self.classes.selected if c in self.priors and c in self.thresholds]
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.dataset_selected or "image").strip("_")
+        self.export_filename = f"{stem}_contaminants{SUFFIXES.get(self.export_format_selected, '.reg')}"
+
+    @observe("export_format_selected")
+    def _update_suffix(self, *args):
+        if hasattr(self, "export_format"):
+            self._update_rows()
+
+    def _set_value(self, trait, data):
+        try:
+            setattr(self, trait, {data["name"]: float(data["value"])})
+        except (BadInputError, ValueError, TypeError) as err:
+            self._notify(f"{self._plugin_name}: {err}", "error")
+            self._update_rows()  # restore the displayed values
+
+    def vue_set_prior(self, data):
+        self._set_value("priors", data)
+
+    def vue_set_threshold(self, data):
+        self._set_value("thresholds", data)
+
+    def vue_start(self, *args):
+        self._run(wait=False)
+
+    def run(self, dataset=None, classes=None, priors=None, thresholds=None):
+        """Detect contaminants (blocking) and add the results; returns the `ContaminantDetection`.
+
+        Arguments given here update the plugin's settings first (see the class docstring).
+        """
+        for name, value in (("dataset", dataset), ("classes", classes)):
+            if value is not None:
+                getattr(self, name).selected = value if name == "dataset" else [c.upper() for c in value]
+        if priors is not None:
+            self.priors = priors
+        if thresholds is not None:
+            self.thresholds = thresholds
+        return self._run(wait=True)
+
+    def _run(self, wait):
+        data = self.dataset.selected_dc_item
+        classes = list(self.classes.selected)
+        priors = {c: self.priors[c] for c in classes}
+        thresholds = {c: self.thresholds[c] for c in classes}
+
+        def work(callback):
+            if data is None:
+                raise BadInputError("no image selected")
+            if not classes:
+                raise BadInputError("no class selected")
+            return detect_contaminants(image_input(data), classes=classes, priors=priors, callback=callback)
+
+        def finish(result):
+            result.thresholds.update(thresholds)
+            label = data.label
+            hdus = contaminant_hdus(result)
+            layers = [(f"{label} P({h.name})", h) for h in hdus[:-1]] + [(f"{label} contaminant bitmask", hdus[-1])]
+            add_image_layers(self, label, layers, show=[layers[-1][0]])
+            use_flag_map(self, layers[-1][0])
+            set_mask_subsets(self._app.data_collection, data, dict(zip(classes, result.masks())), COLOURS,
+                             prefix=f"{label} ")
+            self.result, self.has_result = result, True
+            self.flagged = result.flagged_fractions()
+            self.export_classes.selected = [c for c in classes if c != "BG"]
+            top = sorted(((f, c) for c, f in self.flagged.items() if c != "BG"), reverse=True)[:3]
+            return (f"{label}: {len(classes)} probability layers, bit-mask and a subset per flagged class added; flagged "
+                    + (", ".join(f"{c} {f:.2%}" for f, c in top if f > 0) or "nothing"))
+
+        return self._start(work, finish, wait, subject=getattr(data, "label", None))
+
+    def vue_export(self, *args):
+        try:
+            self.export_regions()
+        except Exception:  # already reported in the snackbar
+            pass
+
+    def export_regions(self, filename=None, classes=None, format=None):
+        """Write contour polygons of the flagged pixels of ``classes`` (default: the export
+        selection) of the last run to a region file: ``format`` ``'ds9'``, ``'crtf'`` or
+        ``'fits'`` (default: the selection, or the suffix of ``filename``). Returns the path."""
+        from regions import Regions
+
+        try:
+            if self.result is None:
+                raise BadInputError("run the detection first")
+            classes = [c.upper() for c in (classes or self.export_classes.selected)]
+            missing = [c for c in classes if c not in self.result.classes]
+            if not classes or missing:
+                raise BadInputError(f"choose classes computed by the last run ({', '.join(self.result.classes)})")
+            filename = filename or self.export_filename
+            if format is None and filename is not None:
+                format = REGION_FORMATS.get("." + str(filename).rsplit(".", 1)[-1].lower(), self.export_format.selected)
+            regs = Regions([r for c in classes for r in self.result.to_regions(c, self.result.thresholds[c])])
+            path = write_regions(regs, filename, format=format, wcs=self.result.wcs)
+        except Exception as err:
+            self._notify(f"{self._plugin_name}: export failed: {err}", "error")
+            raise
+        self._notify(f"{len(regs)} regions of {', '.join(classes)} written to {path}", "success")
+        return path

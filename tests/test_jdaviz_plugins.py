@@ -1,0 +1,298 @@
+"""jdaviz tray plugins "Detect Contaminants" and "Detect Sources" in a headless ``jdaviz.App()``.
+
+The plugins are compared with the Python API run on the same pixels (never with fixed
+model outputs, which change when the model is retrained).
+"""
+
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from regions import Regions
+
+from glue_astrodl.core.errors import BadInputError
+from glue_astrodl.core.taxonomy import CLASSES, COLOURS
+from glue_astrodl.tasks.contaminants import default_thresholds, detect_contaminants
+from glue_astrodl.tasks.sources import detect_sources
+
+CLASSES_RUN = ["CR", "HCL", "TRL", "SAT", "OV", "BBG"]  # a few classes keep the tests quick
+
+
+@pytest.fixture(scope="module")
+def raw_fits(tmp_path_factory):
+    from glue_astrodl.sim import simulate_contaminant_frame
+
+    frame = simulate_contaminant_frame((128, 128), seed=2)
+    path = tmp_path_factory.mktemp("jdaviz") / "raw.fits"
+    fits.PrimaryHDU(frame.image, frame.header).writeto(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stars_fits(tmp_path_factory, star_field):
+    path = tmp_path_factory.mktemp("jdaviz") / "stars.fits"
+    star_field.write(path)
+    return path
+
+
+class Session:
+    """A jdaviz App as a user has it, with the snackbar messages it showed."""
+
+    def __init__(self, *paths):
+        import jdaviz
+        from jdaviz.core.events import SnackbarMessage
+
+        warnings.simplefilter("ignore")
+        self.app = jdaviz.App()
+        self.messages = []
+        self.japp = self.app.app
+        self.japp.hub.subscribe(self.japp, SnackbarMessage, handler=lambda m: self.messages.append((m.color, m.text)))
+        for path in paths:
+            self.app.load(str(path), format="Image", data_label=path.stem)
+
+    @property
+    def dc(self):
+        return self.japp.data_collection
+
+    def plugin(self, name):
+        return self.app.plugins[name]
+
+    def subset_mask(self, label, data="raw"):
+        index = [g.label for g in self.dc.subset_groups].index(label)
+        return self.dc[data].subsets[index].to_mask()
+
+    def errors(self):
+        return [text for color, text in self.messages if color == "error"]
+
+
+def test_plugins_appear_in_a_new_app_without_any_import(raw_fits):
+    """A fresh interpreter: only jdaviz is imported, the entry point does the rest."""
+    code = textwrap.dedent(f"""
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        import jdaviz
+        assert "glue_astrodl" not in sys.modules
+        app = jdaviz.App()
+        app.load({str(raw_fits)!r}, format="Image", data_label="raw")
+        from glue.main import _loaded_plugins
+        from jdaviz.core.registries import tray_registry
+        viewer = app.app.get_viewer("Image")
+        print("glue_astrodl" in _loaded_plugins, sorted(app.plugins.keys()),
+              tray_registry.members["astrodl-detect-contaminants"]["category"],
+              tray_registry.members["astrodl-detect-sources"]["category"],
+              sorted(t for t in viewer.toolbar.tools if t.startswith("astrodl")))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = res.stdout.strip().splitlines()[-1]
+    assert out.startswith("True"), out
+    assert "'Detect Contaminants'" in out and "'Detect Sources'" in out
+    assert out.count("data:analysis") == 2
+    assert "['astrodl:open_contaminants', 'astrodl:open_sources']" in out
+
+
+def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
+    s = Session(raw_fits)
+    plg = s.plugin("Detect Contaminants")
+    assert plg.dataset.selected == "raw"
+    assert plg.classes.selected == [c for c in CLASSES if c != "BG"]  # default: every contaminant
+    assert plg.device.startswith("cpu") and plg.model_name.startswith("contaminants")
+    plg.classes = CLASSES_RUN
+    obj = plg._obj
+    assert [row["name"] for row in obj.rows] == CLASSES_RUN
+
+    obj.vue_start()  # the Run button: inference in a worker thread
+    assert obj.running and obj._thread.is_alive()
+    obj.export_filename = "typed_while_running.reg"  # the app responds meanwhile
+    assert obj.wait(300) and not obj.running
+    assert obj.progress == pytest.approx(100.0, abs=5)
+
+    image = fits.getdata(raw_fits)
+    expected = detect_contaminants(image, fits.getheader(raw_fits), classes=CLASSES_RUN)
+    for name in CLASSES_RUN:
+        layer = s.dc[f"raw P({name})"]
+        values = layer.get_component(layer.main_components[0]).data
+        assert values.shape == image.shape
+        assert np.nanmin(values) >= 0 and np.nanmax(values) <= 1
+        np.testing.assert_allclose(values, expected[name], atol=1e-6)
+    assert {g.label for g in s.dc.subset_groups} == {f"raw {c}" for c, m in zip(CLASSES_RUN, expected.masks()) if m.any()}
+    for name, mask in zip(CLASSES_RUN, expected.masks()):
+        if mask.any():
+            assert np.array_equal(s.subset_mask(f"raw {name}"), mask), name
+            group = s.dc.subset_groups[[g.label for g in s.dc.subset_groups].index(f"raw {name}")]
+            assert group.style.color == COLOURS[name]
+    bitmask = s.dc["raw contaminant bitmask"]
+    assert np.array_equal(bitmask.get_component(bitmask.main_components[0]).data, expected.bitmask())
+    assert s.japp._data_associations["raw"]["children"][-1] == "raw contaminant bitmask"
+    assert "raw contaminant bitmask" in s.japp.get_viewer("Image").data_menu.data_labels_loaded
+
+    dq = s.plugin("Data Quality")._obj  # jdaviz's own plugin decodes our bits
+    assert dq.irrelevant_msg == "" and dq.dq_layer_selected == "raw contaminant bitmask"
+    assert dq.flag_map_selected == "MaxiMask"
+    names = {v["name"] for flag in dq.decoded_flags for v in flag["decomposed"].values() if isinstance(v, dict)}
+    assert names and names <= set(CLASSES)
+
+    flagged = expected.flagged_fractions()
+    assert plg.flagged == pytest.approx(flagged)
+    assert [row["flagged"] for row in obj.rows] == [f"{flagged[c]:.3%}" for c in CLASSES_RUN]
+    assert s.messages[-1][0] == "success" and s.errors() == []
+
+    obj.vue_start()  # a re-run updates the same layers in place
+    obj.wait(300)
+    assert sum(d.label.startswith("raw P(") for d in s.dc) == len(CLASSES_RUN)
+    assert s.japp._data_associations["raw"]["children"].count("raw P(CR)") == 1
+
+
+def test_priors_thresholds_and_api_run(raw_fits):
+    s = Session(raw_fits)
+    plg = s.plugin("Detect Contaminants")
+    card_thresholds = dict(plg.thresholds)
+    plg.priors = {"CR": 0.01}
+    assert plg.priors["CR"] == 0.01 and plg.priors["TRL"] == s.plugin("Detect Contaminants").priors["TRL"]
+    from glue_astrodl.core.weights import find_model
+
+    assert plg.thresholds["CR"] == pytest.approx(default_thresholds(find_model("contaminants"), {"CR": 0.01})["CR"])
+    assert plg.thresholds["TRL"] == card_thresholds["TRL"]
+    with pytest.raises(BadInputError, match="prior of CR"):
+        plg.priors = {"CR": 2}
+    with pytest.raises(BadInputError, match="unknown class"):
+        plg.thresholds = {"XX": 0.5}
+    assert plg.priors["CR"] == 0.01
+    plg._obj.vue_set_prior({"name": "TRL", "value": "abc"})  # typed in the table
+    assert len(s.errors()) == 1 and "\n" not in s.errors()[0]
+
+    result = plg.run(classes=["CR", "TRL"], thresholds={"TRL": 0.2})
+    expected = detect_contaminants(fits.getdata(raw_fits), fits.getheader(raw_fits), classes=["CR", "TRL"],
+                                   priors={"CR": 0.01})
+    assert result.thresholds["TRL"] == 0.2
+    np.testing.assert_allclose(result.probabilities, expected.probabilities, atol=1e-6)
+    masks = dict(zip(["CR", "TRL"], expected.masks({"TRL": 0.2})))
+    for name, mask in masks.items():
+        if mask.any():
+            assert np.array_equal(s.subset_mask(f"raw {name}"), mask)
+
+
+@pytest.mark.parametrize("fmt", ["ds9", "crtf", "fits"])
+def test_export_regions_round_trips(raw_fits, tmp_path, fmt):
+    s = Session(raw_fits)
+    plg = s.plugin("Detect Contaminants")
+    plg._obj.vue_export()  # nothing to export yet: a message, no exception
+    assert "run the detection first" in s.errors()[-1]
+    result = plg.run(classes=CLASSES_RUN)
+    flagged = [c for c in CLASSES_RUN if (result[c] >= result.thresholds[c]).any()]
+    assert plg.export_classes.selected == CLASSES_RUN
+    plg.export_classes = flagged
+    plg.export_format = fmt
+    plg.export_filename = str(tmp_path / f"out.{ {'ds9': 'reg', 'crtf': 'crtf', 'fits': 'fits'}[fmt]}")
+    plg._obj.vue_export()  # the Export button
+    path = plg.export_filename
+    back = Regions.read(path, format=fmt)
+    expected = [r for c in flagged for r in result.to_regions(c)]
+    assert len(back) == len(expected) > 0
+    if fmt == "ds9":
+        assert [r.meta["tag"] for r in back] == [r.meta["tag"] for r in expected]
+    first = back[0].to_pixel(result.wcs) if hasattr(back[0], "to_pixel") else back[0]
+    ref = expected[0].to_pixel(result.wcs)
+    np.testing.assert_allclose(first.vertices.x[: len(ref.vertices.x)], ref.vertices.x, atol=1e-4)
+    assert s.messages[-1][0] == "success"
+    with pytest.raises(BadInputError):
+        plg.export_regions(classes=["DP"])  # not computed by this run
+    assert s.errors()[-1].startswith("Detect Contaminants: export failed")
+
+
+def test_cancel_adds_nothing_and_the_app_keeps_working(raw_fits):
+    s = Session(raw_fits)
+    obj = s.plugin("Detect Contaminants")._obj
+    obj.classes.selected = ["CR"]
+    before = len(s.dc)
+    obj.vue_start()
+    obj.vue_cancel()
+    assert obj.wait(300) and not obj.running
+    assert len(s.dc) == before and s.messages[-1] == ("warning", "Detect Contaminants: cancelled, nothing added")
+    obj.vue_start()
+    obj.wait(300)
+    assert "raw P(CR)" in s.dc and s.messages[-1][0] == "success"
+
+
+def test_bad_input_shows_an_error_and_the_app_stays_usable(raw_fits, tmp_path):
+    flat = tmp_path / "flat.fits"
+    fits.PrimaryHDU(np.full((64, 64), 7.0, np.float32)).writeto(flat)
+    s = Session(flat, raw_fits)
+    plg = s.plugin("Detect Contaminants")
+    plg.dataset = "flat"
+    plg.classes = ["CR"]
+    before = len(s.dc)
+    plg._obj.vue_start()
+    plg._obj.wait(300)
+    (error,) = s.errors()
+    assert error.startswith("Detect Contaminants failed on flat: ") and "\n" not in error and "Traceback" not in error
+    assert len(s.dc) == before and not plg._obj.running
+    with pytest.raises(BadInputError):
+        plg.run()
+    plg.run(dataset="raw")
+    assert "raw P(CR)" in s.dc
+    plg.classes = []
+    plg._obj.vue_start()
+    plg._obj.wait(300)
+    assert s.errors()[-1] == "Detect Contaminants failed on raw: no class selected"
+
+
+def test_detect_sources_adds_maps_markers_and_a_linked_catalogue(stars_fits):
+    s = Session(stars_fits)
+    plg = s.plugin("Detect Sources")
+    assert plg.fwhm is None and "header" in plg._obj.fwhm_hint
+    plg._obj.vue_set_fwhm("-1")
+    assert "invalid fwhm" in s.errors()[-1] and plg.fwhm is None
+    with pytest.raises(BadInputError):
+        plg.threshold = 0
+    plg._obj.vue_start()
+    assert plg._obj.wait(300) and s.messages[-1][0] == "success", s.messages[-3:]
+
+    expected = detect_sources(str(stars_fits))
+    for label, values in (("stars significance", expected.significance), ("stars P(source)", expected.probability)):
+        layer = s.dc[label]
+        np.testing.assert_allclose(layer.get_component(layer.main_components[0]).data, values, atol=1e-5)
+    cat = s.dc["stars sources"]
+    assert cat.size == len(expected.table) == plg.n_sources > 0
+    assert {"ra", "dec", "snr", "flux", "prob"} <= {c.label for c in cat.components}
+    np.testing.assert_allclose(np.sort(cat["ra"]), np.sort(expected.table["ra"]))
+    image = s.dc["stars"]
+    x = cat[image.pixel_component_ids[1]]  # the catalogue through jdaviz's links to the image
+    np.testing.assert_allclose(np.sort(x), np.sort(expected.table["x"]), atol=1e-3)
+    assert "stars sources" in [layer.layer.label for layer in s.japp.get_viewer("Image").layers]  # markers
+
+    plg.run(fwhm=2.5, threshold=8)
+    assert plg.n_sources == len(detect_sources(str(stars_fits), fwhm=2.5, threshold=8).table)
+    assert s.dc["stars sources"].size == plg.n_sources
+
+
+def test_viewer_buttons_open_the_plugins_on_the_active_layer(raw_fits, stars_fits):
+    s = Session(raw_fits)
+    s.app.load(str(stars_fits), format="Image", data_label="stars")
+    viewer = s.japp.get_viewer("Image")
+    active = viewer.active_image_layer.layer.label
+    for tool_id, name in (("astrodl:open_contaminants", "Detect Contaminants"), ("astrodl:open_sources", "Detect Sources")):
+        plugin = s.plugin(name)
+        plugin.dataset = "raw" if active != "raw" else "stars"
+        viewer.toolbar.tools[tool_id].activate()
+        assert plugin.dataset.selected == active
+        open_items = [s.japp.state.tray_items[i]["label"] for i in s.japp.state.tray_items_open]
+        assert name in open_items
+
+
+def test_deprecated_imviz_gets_the_plugins_with_add_to_tray(raw_fits):
+    from jdaviz import Imviz
+
+    from glue_astrodl.jdaviz import add_to_tray
+
+    warnings.simplefilter("ignore")
+    imviz = add_to_tray(Imviz())
+    add_to_tray(imviz)  # idempotent
+    imviz.load(str(raw_fits), data_label="raw")
+    assert [k for k in imviz.plugins if k.startswith("Detect")] == ["Detect Contaminants", "Detect Sources"]
+    imviz.plugins["Detect Contaminants"].run(classes=["CR"])
+    assert "raw P(CR)" in imviz.app.data_collection
