@@ -19,6 +19,7 @@ from ..core.errors import BadInputError
 from ..core.normalise import asinh_stretch, robust_level_noise
 from ..core.taxonomy import BITS, CLASSES, COLOURS, DEFAULT_PRIORS
 from ..core.device import resolve_device
+from ..core.fusion import fold_batchnorm
 from ..core.tiling import tiled_inference
 from ..core.weights import load_model
 from .inputs import as_image
@@ -28,7 +29,8 @@ __all__ = ["detect_contaminants", "ContaminantDetection", "parse_priors", "defau
 
 @functools.lru_cache(maxsize=4)
 def _model(name, device):
-    return load_model(name, device=device)
+    net, card = load_model(name, device=device)
+    return fold_batchnorm(net), card
 
 
 class _Probabilities(torch.nn.Module):
