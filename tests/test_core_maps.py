@@ -6,7 +6,7 @@ from astropy.io import fits
 from scipy.stats import norm
 
 from glue_astrodl.core.errors import BadInputError
-from glue_astrodl.core.normalise import asinh_stretch, estimate_background
+from glue_astrodl.core.normalise import asinh_stretch, estimate_background, robust_level_noise
 from glue_astrodl.core.psf import fwhm_from_header, gaussian_psf, moffat_psf, psf_kernel
 from glue_astrodl.core.significance import fit_source_posterior, null_scale
 from glue_astrodl.sim import make_wcs
@@ -69,6 +69,19 @@ def test_background_rejects_bright_sources_and_unusable_images():
 def test_asinh_stretch_missing_to_zero():
     z = asinh_stretch(np.array([np.nan, 10.0, 110.0]), 10.0, 10.0)
     np.testing.assert_allclose(z, [0, 0, np.arcsinh(10)], rtol=1e-6)
+
+
+def test_global_level_is_the_sky_mode_not_the_median():
+    """A smooth bump over 45% of the frame (scattered light) moves the median, not the sky."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[0:400, 0:400]
+    bump = 60.0 * np.clip((xx - 220) / 180.0, 0, None)  # ramp up to 12 sigma at the right
+    image = (500 + bump + 5 * rng.normal(size=bump.shape)).astype(np.float32)
+    level, noise = robust_level_noise(image)
+    assert noise == pytest.approx(5.0, rel=0.03)
+    assert abs(level - 500) < 1.0 and np.median(image) > 504  # within 0.2 sigma; the median is 1 sigma off
+    flat, _ = robust_level_noise(np.round(100 + 5 * rng.normal(size=(300, 300))))
+    assert abs(flat - 100) < 0.1
 
 
 def test_two_group_posterior_recovers_known_mixture():

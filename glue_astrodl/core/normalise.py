@@ -177,24 +177,42 @@ def asinh_stretch(x, background, rms, softening=1.0):
 
 
 def robust_level_noise(image, max_rows=512):
-    """Global sky level (median) and pixel noise of an image (array or memmap).
+    """Global sky level (mode) and pixel noise of an image (array or memmap).
 
     The noise is the MAD of differences between horizontal neighbours, divided by sqrt(2):
-    insensitive to gradients, large-scale structure, sources and isolated defects. Up to
-    ``max_rows`` evenly spaced rows are read, so a memory-mapped frame is not loaded.
+    insensitive to gradients, large-scale structure, sources and isolated defects. The
+    level is the mode of the pixel values (the peak of a histogram with bins of two noise
+    widths, refined to the centre of a window of +-2 noise widths that is also its median): unlike the median it
+    stays on the sky when scattered light, nebulosity or a bright galaxy covers much of
+    the frame. Up to ``max_rows`` evenly spaced rows are read, so a memory-mapped frame is
+    not loaded.
     """
     rows = np.linspace(0, image.shape[-2] - 1, min(max_rows, image.shape[-2])).astype(int)
     sample = np.asarray(image[..., rows, :], dtype=np.float32)
     finite = np.isfinite(sample)
     if not finite.any():
         raise BadInputError("no usable pixels (all NaN/inf)")
-    level = float(np.median(sample[finite]))
+    values = sample[finite]
     diff = np.diff(sample, axis=-1)
     diff = diff[np.isfinite(diff)]
     noise = float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2)) if diff.size else 0.0
     if noise <= 0:
-        spread = float(np.std(sample[finite]))
+        spread = float(np.std(values))
         if spread <= 0:
-            raise BadInputError(f"constant image (every finite pixel is {level:g}): no noise to measure against")
+            raise BadInputError(f"constant image (every finite pixel is {values[0]:g}): no noise to measure against")
         noise = spread
-    return level, noise
+    return _mode(values, noise), noise
+
+
+def _mode(values, noise):
+    """Peak of the distribution of ``values`` (see `robust_level_noise`)."""
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    n_bins = int(min(max((hi - lo) / (2 * noise), 1), 100_000))
+    counts, edges = np.histogram(values, bins=n_bins, range=(lo, hi))
+    level = 0.5 * (edges[np.argmax(counts)] + edges[np.argmax(counts) + 1])
+    for _ in range(20):  # move to where the window's median is its centre
+        near = values[np.abs(values - level) <= 2 * noise]
+        if near.size == 0 or abs(float(np.median(near)) - level) < 1e-3 * noise:
+            break
+        level = float(np.median(near))
+    return float(level)
