@@ -43,7 +43,7 @@ TEST_SEED_OFFSET = 2_000_003
 
 
 def normalise_image(image):
-    """Model input: ``asinh((x - median) / noise)`` with the frame's global level and noise.
+    """Model input: ``asinh((x - level) / noise)`` with the frame's sky mode and noise.
 
     A global (not local) background keeps bright background, nebulosity and fringes
     visible to the network; they are classes to detect, not sky to remove.
@@ -207,7 +207,7 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
         "architecture": "contaminant-unet",
         "arch_kwargs": {"n_classes": K, "in_channels": 1, "widths": list(widths)},
         "outputs": list(CLASSES),
-        "normalisation": "asinh((x - median) / noise); median and noise (MAD of horizontal pixel differences / sqrt 2) of the whole frame",
+        "normalisation": "asinh((x - level) / noise); level: sky mode, noise: MAD of horizontal pixel differences / sqrt 2, both of the whole frame (core.normalise.robust_level_noise)",
         "calibration": scales,
         "training_priors": priors,
         "generator_fractions": {c: float(f) for c, f in zip(CLASSES, fractions)},
