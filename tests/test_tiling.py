@@ -41,14 +41,24 @@ def test_overlap_too_small_shows_seams():
 
 
 def test_windows_cover_image_exactly_once():
-    for shape in [(1000, 777), (512, 512), (100, 3000), (10, 10)]:
+    for shape in [(1000, 777), (512, 512), (100, 3000), (10, 10), (2048, 1100)]:
         read, keep = tile_windows(shape, tile=256, overlap=16)
         count = np.zeros(shape, int)
+        sizes = {(y1 - y0, x1 - x0) for y0, y1, x0, x1 in read}
+        assert len(sizes) == 1 and all(s <= min(256, n) for s, n in zip(sizes.pop(), shape))
         for (y0, y1, x0, x1), (ky0, ky1, kx0, kx1) in zip(read, keep):
             assert y0 <= ky0 < ky1 <= y1 and x0 <= kx0 < kx1 <= x1
-            assert (y1 - y0, x1 - x0) == (min(256, shape[0]), min(256, shape[1]))
-            count[ky0:ky1, kx0:kx1] = 1
-        assert count.all()
+            # trusted only >= overlap px away from any tile edge that is not an image edge
+            assert (ky0 == 0 or ky0 - y0 >= 16) and (ky1 == shape[0] or y1 - ky1 >= 16)
+            assert (kx0 == 0 or kx0 - x0 >= 16) and (kx1 == shape[1] or x1 - kx1 >= 16)
+            count[ky0:ky1, kx0:kx1] += 1
+        assert (count == 1).all()
+
+
+def test_tiles_are_spread_to_compute_few_pixels_twice():
+    """2048 px with tiles of <= 800 and overlap 64: 3 tiles of 768, not 4 of 800."""
+    read, _ = tile_windows((2048, 2048), tile=800, overlap=64)
+    assert len(read) == 9 and read[0][1] - read[0][0] == 768
 
 
 def test_preallocated_memmap_output_and_preprocess(tmp_path):

@@ -27,32 +27,42 @@ class Cancelled(RuntimeError):
     """Raised when a progress callback asks to stop."""
 
 
-def _starts(n, tile, overlap):
+def _axis(n, tile, overlap):
+    """Tiles along one axis: ``(starts, size, kept)`` with ``kept`` the ``(a, b)`` ranges.
+
+    The fewest tiles of at most ``tile`` px, of one common size, spread evenly (so no
+    more pixels are computed twice than needed); neighbours split their overlap in the
+    middle, which lies at least ``overlap`` px inside both.
+    """
     if n <= tile:
-        return [0], n
-    stride = tile - 2 * overlap
-    starts = list(range(0, n - tile, stride))
-    return starts + [n - tile], tile
+        return [0], n, [(0, n)]
+    k = -(-(n - 2 * overlap) // (tile - 2 * overlap))
+    size = min(tile, -(-(n + 2 * overlap * (k - 1)) // k))
+    while True:
+        starts = np.linspace(0, n - size, k).round().astype(int).tolist()
+        cuts = [(a + size + b) // 2 for a, b in zip(starts[:-1], starts[1:])]
+        if size == tile or all(c - b >= overlap and a + size - c >= overlap
+                               for a, b, c in zip(starts[:-1], starts[1:], cuts)):
+            break
+        size += 1  # rounding left a cut too close to a tile edge
+    cuts = [0] + cuts + [n]
+    return starts, size, list(zip(cuts[:-1], cuts[1:]))
 
 
 def tile_windows(shape, tile=512, overlap=32):
     """Tile windows for an image of ``shape`` (H, W).
 
     Returns ``(read, keep)`` lists of ``(y0, y1, x0, x1)``: the window read as model
-    input and the sub-window of the image its output is trusted for.
+    input and the sub-window of the image its output is trusted for. Every pixel is in
+    exactly one ``keep`` window; all ``read`` windows have the same shape.
     """
     if tile <= 2 * overlap:
         raise ValueError(f"tile ({tile}) must exceed twice the overlap ({overlap})")
-    height, width = shape
-    ys, th = _starts(height, tile, overlap)
-    xs, tw = _starts(width, tile, overlap)
+    ys, th, ykeep = _axis(shape[0], tile, overlap)
+    xs, tw, xkeep = _axis(shape[1], tile, overlap)
     read, keep = [], []
-    for y in ys:
-        ky0 = 0 if y == 0 else y + overlap
-        ky1 = height if y + th >= height else y + th - overlap
-        for x in xs:
-            kx0 = 0 if x == 0 else x + overlap
-            kx1 = width if x + tw >= width else x + tw - overlap
+    for y, (ky0, ky1) in zip(ys, ykeep):
+        for x, (kx0, kx1) in zip(xs, xkeep):
             read.append((y, y + th, x, x + tw))
             keep.append((ky0, ky1, kx0, kx1))
     return read, keep
