@@ -103,7 +103,10 @@ def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
     assert plg.device.startswith("cpu") and plg.model_name.startswith("contaminants")
     plg.classes = CLASSES_RUN
     obj = plg._obj
-    assert [row["name"] for row in obj.rows] == CLASSES_RUN
+    assert [row["name"] for row in obj.rows if row["selected"]] == CLASSES_RUN
+    obj.vue_toggle_class("DP")  # the class table's check boxes
+    assert plg.classes.selected == [*CLASSES_RUN[:2], "DP", *CLASSES_RUN[2:]]
+    obj.vue_toggle_class("DP")
 
     obj.vue_start()  # the Run button: inference in a worker thread
     assert obj.running and obj._thread.is_alive()
@@ -126,7 +129,9 @@ def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
             group = s.dc.subset_groups[[g.label for g in s.dc.subset_groups].index(f"raw {name}")]
             assert group.style.color == COLOURS[name]
     bitmask = s.dc["raw contaminant bitmask"]
-    assert np.array_equal(bitmask.get_component(bitmask.main_components[0]).data, expected.bitmask())
+    dq = bitmask.get_component(bitmask.main_components[0]).data  # unflagged = NaN, as jdaviz shows DQ
+    assert np.array_equal(np.nan_to_num(dq, nan=0).astype(np.int16), expected.bitmask())
+    assert np.isnan(dq[expected.bitmask() == 0]).all()
     assert s.japp._data_associations["raw"]["children"][-1] == "raw contaminant bitmask"
     assert "raw contaminant bitmask" in s.japp.get_viewer("Image").data_menu.data_labels_loaded
 
@@ -138,7 +143,7 @@ def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
 
     flagged = expected.flagged_fractions()
     assert plg.flagged == pytest.approx(flagged)
-    assert [row["flagged"] for row in obj.rows] == [f"{flagged[c]:.3%}" for c in CLASSES_RUN]
+    assert [row["flagged"] for row in obj.rows if row["selected"]] == [f"{flagged[c]:.2%}" for c in CLASSES_RUN]
     assert s.messages[-1][0] == "success" and s.errors() == []
 
     obj.vue_start()  # a re-run updates the same layers in place
@@ -180,7 +185,7 @@ def test_priors_thresholds_and_api_run(raw_fits):
 def test_export_regions_round_trips(raw_fits, tmp_path, fmt):
     s = Session(raw_fits)
     plg = s.plugin("Detect Contaminants")
-    plg._obj.vue_export()  # nothing to export yet: a message, no exception
+    plg._obj.vue_write_regions()  # nothing to export yet: a message, no exception
     assert "run the detection first" in s.errors()[-1]
     result = plg.run(classes=CLASSES_RUN)
     flagged = [c for c in CLASSES_RUN if (result[c] >= result.thresholds[c]).any()]
@@ -188,7 +193,7 @@ def test_export_regions_round_trips(raw_fits, tmp_path, fmt):
     plg.export_classes = flagged
     plg.export_format = fmt
     plg.export_filename = str(tmp_path / f"out.{ {'ds9': 'reg', 'crtf': 'crtf', 'fits': 'fits'}[fmt]}")
-    plg._obj.vue_export()  # the Export button
+    plg._obj.vue_write_regions()  # the Export button
     path = plg.export_filename
     back = Regions.read(path, format=fmt)
     expected = [r for c in flagged for r in result.to_regions(c)]

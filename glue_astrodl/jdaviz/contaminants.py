@@ -59,7 +59,7 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
     classes_multiselect = Bool(True).tag(sync=True)
     priors = Dict().tag(sync=True)
     thresholds = Dict().tag(sync=True)
-    rows = List().tag(sync=True)  # the class table: name, description, colour, prior, threshold, flagged
+    rows = List().tag(sync=True)  # the class table: name, description, colour, selected, prior, threshold, flagged
     device = Unicode("").tag(sync=True)
     model_name = Unicode("").tag(sync=True)
     flagged = Dict().tag(sync=True)
@@ -135,10 +135,11 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
     def _update_rows(self, *args):
         if not hasattr(self, "classes"):
             return
-        self.rows = [{"name": c, "description": DESCRIPTIONS[c], "colour": COLOURS[c], "prior": self.priors[c],
-                      "threshold": round(self.thresholds[c], 4),
-                      "flagged": f"{self.flagged[c]:.3%}" if c in self.flagged else ""}
-                     for c in self.classes.selected if c in self.priors and c in self.thresholds]
+        selected = self.classes.selected
+        self.rows = [{"name": c, "description": DESCRIPTIONS[c], "colour": COLOURS[c], "selected": c in selected,
+                      "prior": self.priors[c], "threshold": round(self.thresholds[c], 4),
+                      "flagged": f"{self.flagged[c]:.2%}" if c in self.flagged else ""}
+                     for c in CLASSES if c in self.priors and c in self.thresholds]
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.dataset_selected or "image").strip("_")
         self.export_filename = f"{stem}_contaminants{SUFFIXES.get(self.export_format_selected, '.reg')}"
 
@@ -153,6 +154,10 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         except (BadInputError, ValueError, TypeError) as err:
             self._notify(f"{self._plugin_name}: {err}", "error")
             self._update_rows()  # restore the displayed values
+
+    def vue_toggle_class(self, name):
+        selected = self.classes.selected
+        self.classes.selected = [c for c in CLASSES if (c in selected) != (c == name)]
 
     def vue_set_prior(self, data):
         self._set_value("priors", data)
@@ -208,7 +213,7 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
 
         return self._start(work, finish, wait, subject=getattr(data, "label", None))
 
-    def vue_export(self, *args):
+    def vue_write_regions(self, *args):
         try:
             self.export_regions()
         except Exception:  # already reported in the snackbar

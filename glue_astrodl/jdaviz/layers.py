@@ -2,10 +2,12 @@
 
 Image results are loaded as children of the input image (jdaviz aligns them with it); a
 re-run updates them in place, so viewers keep their display settings. A bit-mask with
-EXTNAME ``DQ`` is a data-quality layer: jdaviz's Data Quality plugin colours and names its flags
+EXTNAME ``DQ`` is a data-quality layer (unflagged pixels NaN, as jdaviz loads DQ arrays): jdaviz's Data Quality plugin colours and names its flags
 (`use_flag_map`). Catalogues go through jdaviz's Catalog importer, which links them to
 the images and draws them as markers; a re-run replaces them.
 """
+
+import numpy as np
 
 from ..core.taxonomy import CLASSES, DESCRIPTIONS
 from ..io.fits import celestial_wcs
@@ -14,6 +16,13 @@ __all__ = ["result_viewers", "add_image_layers", "add_catalogue", "use_flag_map"
 
 FLAG_MAP = "MaxiMask"  # Data Quality plugin flag map: bit index -> class
 FLAG_DEFINITIONS = {i: {"name": c, "description": DESCRIPTIONS[c]} for i, c in enumerate(CLASSES) if c != "BG"}
+
+
+def _dq_values(bitmask):
+    """A bit-mask as jdaviz shows data-quality arrays: float32, unflagged pixels NaN (transparent)."""
+    values = np.asarray(bitmask, dtype=np.float32)
+    values[values == 0] = np.nan
+    return values
 
 
 def result_viewers(plugin):
@@ -30,15 +39,16 @@ def add_image_layers(plugin, parent, layers, show=()):
     app = plugin._app
     for i, (label, hdu) in enumerate(layers):
         plugin._step(i / len(layers))
+        values = _dq_values(hdu.data) if hdu.name == "DQ" else hdu.data
         data = app.data_collection[label] if label in app.data_collection else None
-        if data is not None and data.meta.get("plugin") == plugin._plugin_name and data.shape == hdu.data.shape:
-            data.update_components({data.main_components[0]: hdu.data})
+        if data is not None and data.meta.get("plugin") == plugin._plugin_name and data.shape == values.shape:
+            data.update_components({data.main_components[0]: values})
             continue
         if data is not None:
             app.data_item_remove(label)
         # NDData with meta['plugin'] is how jdaviz plugins add results: exact label, no warning
         meta = {**hdu.header, "plugin": plugin._plugin_name}
-        app._jdaviz_helper.load(NDData(hdu.data, wcs=celestial_wcs(hdu.header)[0], meta=meta), format="Image",
+        app._jdaviz_helper.load(NDData(values, wcs=celestial_wcs(hdu.header)[0], meta=meta), format="Image",
                                 data_label=label, viewer=[], parent=parent)
         app.data_collection[label].meta["_extname"] = hdu.name  # 'DQ' makes a data-quality layer
     viewers = result_viewers(plugin)

@@ -1,0 +1,141 @@
+"""End to end in a real browser: ``jdaviz`` served on loopback, Debian's Chromium driven by
+Playwright, the user clicks through "Detect Contaminants" and "Detect Sources".
+
+Needs ``apt-get install chromium`` and ``pip install playwright solara-assets`` (the test
+extra and ``.ci/run`` do both). The screenshots go to a temporary directory; with
+``ASTRODL_UPDATE_SCREENSHOTS=1`` they replace the ones in ``docs/images``.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from astropy.io import fits
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+DOCS_IMAGES = Path(__file__).parents[1] / "docs" / "images"
+PNG = b"\x89PNG\r\n\x1a\n"
+KEEP = ("CR", "HCL", "TRL", "SAT", "SP")  # classes left ticked in the browser
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served_frame(tmp_path):
+    """``jdaviz --layout flexible -fp raw.fits -ff Image`` on a free loopback port."""
+    from glue_astrodl.sim import simulate_contaminant_frame
+
+    frame = simulate_contaminant_frame((160, 160), seed=2)
+    fits.PrimaryHDU(frame.image, frame.header).writeto(tmp_path / "raw.fits")
+    port = _free_port()
+    env = dict(os.environ, SOLARA_TELEMETRY_MIXPANEL_ENABLE="false")
+    jdaviz = Path(sys.executable).with_name("jdaviz")
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen([str(jdaviz), "--layout", "flexible", "-fp", "raw.fits", "-ff", "Image", "--port",
+                               str(port), "--browser", "true %s"], cwd=tmp_path, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}/"
+    try:
+        for _ in range(240):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+                time.sleep(0.5)
+        yield url, tmp_path
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _open_plugin(page, name):
+    """Open the data-analysis plugin tray (the toolbar button with that tooltip), then ``name``."""
+    if not page.locator(".v-expansion-panel-header", has_text=name).count():
+        buttons = page.locator("header button")
+        for i in range(buttons.count()):
+            buttons.nth(i).hover()
+            time.sleep(0.8)
+            tip = page.locator(".v-tooltip__content.menuable__content__active")
+            if tip.count() and "Data analysis plugins" in tip.first.inner_text():
+                buttons.nth(i).click()
+                break
+    page.locator(".v-expansion-panel-header", has_text=name).first.click()
+    return page.locator(".v-expansion-panel--active", has_text=name)
+
+
+def _run(panel):
+    panel.get_by_role("button", name="Run").click()
+    status = panel.locator(".astrodl-status")
+    status.wait_for(timeout=300_000)
+    return status.inner_text()
+
+
+def _layer_list(page):
+    page.locator(".layer-legend .viewer-label").first.click()
+    return page.locator("[id^=dm-content-]")
+
+
+def _screenshot(page, out, name):
+    path = out / name
+    page.screenshot(path=path)
+    assert path.read_bytes()[:8] == PNG and path.stat().st_size > 20_000  # a rendered page, not a blank one
+    if os.environ.get("ASTRODL_UPDATE_SCREENSHOTS") == "1":
+        DOCS_IMAGES.mkdir(exist_ok=True)
+        (DOCS_IMAGES / name).write_bytes(path.read_bytes())
+
+
+def test_detect_contaminants_and_sources_in_chromium(served_frame):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's Chromium: apt-get install -y chromium"
+    url, out = served_frame
+    label = "raw[PRIMARY,1]"  # jdaviz's label for the primary HDU of raw.fits
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url, timeout=120_000)
+            page.wait_for_selector("text=Image", timeout=180_000)
+            time.sleep(2)
+
+            panel = _open_plugin(page, "Detect Contaminants")
+            assert panel.get_by_text("Image to search for contaminants.").is_visible()
+            rows = panel.locator(".astrodl-classes tbody tr")
+            for i in range(rows.count()):  # keep a few classes ticked: fewer layers, a quicker test
+                row = rows.nth(i)
+                name = row.locator("td").first.inner_text().split()[-1]
+                if (name in KEEP) != bool(row.locator(".mdi-checkbox-marked").count()):
+                    row.locator(".v-simple-checkbox").click()
+                    row.locator(".mdi-checkbox-marked" if name in KEEP else ".mdi-checkbox-blank-outline").wait_for()
+            status = _run(panel)
+            assert f"{len(KEEP)} probability layers, bit-mask and a subset per flagged class added" in status, status
+            _screenshot(page, out, "detect_contaminants.png")
+            layers = _layer_list(page)
+            layers.get_by_text(f"{label} contaminant bitmask", exact=True).wait_for(timeout=60_000)
+            assert layers.get_by_text(f"{label} contaminant bitmask", exact=True).is_visible()
+            _screenshot(page, out, "detect_contaminants_layers.png")
+            page.keyboard.press("Escape")
+
+            panel = _open_plugin(page, "Detect Sources")
+            status = _run(panel)
+            assert "sources at S/N >= 5" in status, status
+            layers = _layer_list(page)
+            layers.get_by_text(f"{label} sources", exact=True).wait_for(timeout=60_000)
+            _screenshot(page, out, "detect_sources.png")
+        finally:
+            browser.close()
