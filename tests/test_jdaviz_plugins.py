@@ -49,7 +49,7 @@ class Session:
         warnings.simplefilter("ignore")
         self.app = jdaviz.App()
         self.messages = []
-        self.japp = self.app.app
+        self.japp = self.app._app  # the Application behind the App (its glue data collection, viewers)
         self.japp.hub.subscribe(self.japp, SnackbarMessage, handler=lambda m: self.messages.append((m.color, m.text)))
         for path in paths:
             self.app.load(str(path), format="Image", data_label=path.stem)
