@@ -9,3 +9,5 @@ def test_sphinx_docs_build_without_warnings(tmp_path):
                           str(tmp_path)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "detect_sources" in (tmp_path / "api.html").read_text()
+    for page, image in (("detect_contaminants", "detect_contaminants.png"), ("detect_sources", "detect_sources.png")):
+        assert f"_images/{image}" in (tmp_path / f"{page}.html").read_text()  # screenshots of tests/test_browser.py
