@@ -87,6 +87,7 @@ def _run(panel):
 
 def _layer_list(page):
     page.locator(".layer-legend .viewer-label").first.click()
+    time.sleep(1)  # let the menu finish opening before a screenshot
     return page.locator("[id^=dm-content-]")
 
 
@@ -130,6 +131,7 @@ def test_detect_contaminants_and_sources_in_chromium(served_frame):
             assert layers.get_by_text(f"{label} contaminant bitmask", exact=True).is_visible()
             _screenshot(page, out, "detect_contaminants_layers.png")
             page.keyboard.press("Escape")
+            page.locator(".v-expansion-panel-header", has_text="Detect Contaminants").first.click()  # fold it
 
             panel = _open_plugin(page, "Detect Sources")
             status = _run(panel)

@@ -268,7 +268,8 @@ def test_detect_sources_adds_maps_markers_and_a_linked_catalogue(stars_fits):
     image = s.dc["stars"]
     x = cat[image.pixel_component_ids[1]]  # the catalogue through jdaviz's links to the image
     np.testing.assert_allclose(np.sort(x), np.sort(expected.table["x"]), atol=1e-3)
-    assert "stars sources" in [layer.layer.label for layer in s.japp.get_viewer("Image").layers]  # markers
+    (markers,) = [layer for layer in s.japp.get_viewer("Image").layers if layer.layer.label == "stars sources"]
+    assert markers.state.visible and markers.state.size == 50
 
     plg.run(fwhm=2.5, threshold=8)
     assert plg.n_sources == len(detect_sources(str(stars_fits), fwhm=2.5, threshold=8).table)

@@ -20,7 +20,7 @@ def test_notebook_is_stored_without_outputs_and_runs(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code), "strip the outputs"
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
     assert all(c.execution_count for c in code)

@@ -58,15 +58,19 @@ def add_image_layers(plugin, parent, layers, show=()):
                 app.add_data_to_viewer(ref, label)
 
 
-def add_catalogue(plugin, label, table, columns=()):
+def add_catalogue(plugin, label, table, columns=(), marker_size=50):
     """Load an astropy ``Table`` with ``ra``/``dec`` (or ``x``/``y``) as a catalogue drawn in
-    the viewers of the selected dataset; ``columns`` are extra columns to keep."""
+    the viewers of the selected dataset (``marker_size``: glue scatter size, area-like); ``columns``
+    are extra columns to keep."""
     app = plugin._app
     if label in app.data_collection:
         app.data_item_remove(label)
-    app._jdaviz_helper.load(table, format="Catalog", data_label=label, viewer=result_viewers(plugin),
+    viewers = result_viewers(plugin)
+    app._jdaviz_helper.load(table, format="Catalog", data_label=label, viewer=viewers,
                             col_other=[c for c in columns if c in table.colnames])
     app.data_collection[label].meta["plugin"] = plugin._plugin_name
+    for layer in (layer for ref in viewers for layer in app.get_viewer(ref).layers if layer.layer.label == label):
+        layer.state.size = marker_size
     return label
 
 
