@@ -215,6 +215,8 @@ def test_cancel_adds_nothing_and_the_app_keeps_working(raw_fits):
     obj.classes.selected = ["CR"]
     before = len(s.dc)
     obj.vue_start()
+    obj.vue_start()  # a second click while running is refused
+    assert s.messages[-1] == ("warning", "Detect Contaminants is already running")
     obj.vue_cancel()
     assert obj.wait(300) and not obj.running
     assert len(s.dc) == before and s.messages[-1] == ("warning", "Detect Contaminants: cancelled, nothing added")

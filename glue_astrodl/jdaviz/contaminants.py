@@ -25,6 +25,17 @@ MODEL = "contaminants"
 SUFFIXES = {"ds9": ".reg", "crtf": ".crtf", "fits": ".fits"}
 
 
+def _merged(current, update, what, valid, interval):
+    """``current`` updated with ``update`` (``{class: value}``), every value checked."""
+    merged = dict(current, **{str(k).upper(): v for k, v in update.items()})
+    for name, value in merged.items():
+        if name not in CLASSES:
+            raise BadInputError(f"unknown class {name!r}; classes are {', '.join(CLASSES)}")
+        if not valid(float(value)):
+            raise BadInputError(f"{what} of {name} must be in {interval}, got {value}")
+    return {name: float(value) for name, value in merged.items()}
+
+
 @tray_registry("astrodl-detect-contaminants", label="Detect Contaminants", category="data:analysis")
 class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectMixin):
     """Per-pixel probabilities of contaminants (MaxiMask's 14 classes) in an image.
@@ -102,23 +113,11 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
 
     @validate("priors")
     def _valid_priors(self, proposal):
-        merged = dict(self.priors, **{str(k).upper(): v for k, v in proposal["value"].items()})
-        for name, value in merged.items():
-            if name not in CLASSES:
-                raise BadInputError(f"unknown class {name!r}; classes are {', '.join(CLASSES)}")
-            if not 0.0 < float(value) < 1.0:
-                raise BadInputError(f"prior of {name} must be in (0, 1), got {value}")
-        return {name: float(value) for name, value in merged.items()}
+        return _merged(self.priors, proposal["value"], "prior", lambda p: 0.0 < p < 1.0, "(0, 1)")
 
     @validate("thresholds")
     def _valid_thresholds(self, proposal):
-        merged = dict(self.thresholds, **{str(k).upper(): v for k, v in proposal["value"].items()})
-        for name, value in merged.items():
-            if name not in CLASSES:
-                raise BadInputError(f"unknown class {name!r}; classes are {', '.join(CLASSES)}")
-            if not 0.0 <= float(value) <= 1.0:
-                raise BadInputError(f"threshold of {name} must be in [0, 1], got {value}")
-        return {name: float(value) for name, value in merged.items()}
+        return _merged(self.thresholds, proposal["value"], "threshold", lambda t: 0.0 <= t <= 1.0, "[0, 1]")
 
     @observe("priors")
     def _reset_thresholds(self, change):
@@ -148,39 +147,23 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         if hasattr(self, "export_format"):
             self._update_rows()
 
-    def _set_value(self, trait, data):
-        try:
-            setattr(self, trait, {data["name"]: float(data["value"])})
-        except (BadInputError, ValueError, TypeError) as err:
-            self._notify(f"{self._plugin_name}: {err}", "error")
-            self._update_rows()  # restore the displayed values
-
     def vue_toggle_class(self, name):
         selected = self.classes.selected
         self.classes.selected = [c for c in CLASSES if (c in selected) != (c == name)]
 
     def vue_set_prior(self, data):
-        self._set_value("priors", data)
+        self._set_from_ui("priors", {data["name"]: data["value"]}, shown="rows")
 
     def vue_set_threshold(self, data):
-        self._set_value("thresholds", data)
-
-    def vue_start(self, *args):
-        self._run(wait=False)
+        self._set_from_ui("thresholds", {data["name"]: data["value"]}, shown="rows")
 
     def run(self, dataset=None, classes=None, priors=None, thresholds=None):
         """Detect contaminants (blocking) and add the results; returns the `ContaminantDetection`.
 
         Arguments given here update the plugin's settings first (see the class docstring).
         """
-        for name, value in (("dataset", dataset), ("classes", classes)):
-            if value is not None:
-                getattr(self, name).selected = value if name == "dataset" else [c.upper() for c in value]
-        if priors is not None:
-            self.priors = priors
-        if thresholds is not None:
-            self.thresholds = thresholds
-        return self._run(wait=True)
+        classes = None if classes is None else [c.upper() for c in classes]
+        return self._run_with(dataset=dataset, classes=classes, priors=priors, thresholds=thresholds)
 
     def _run(self, wait):
         data = self.dataset.selected_dc_item

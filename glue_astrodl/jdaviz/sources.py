@@ -3,12 +3,11 @@
 from jdaviz.core.registries import tray_registry
 from jdaviz.core.template_mixin import DatasetSelectMixin, PluginTemplateMixin, SelectPluginComponent
 from jdaviz.core.user_api import PluginUserApi
-from traitlets import Any, Float, Int, List, TraitError, Unicode, observe, validate
+from traitlets import Any, CFloat, Int, List, Unicode, observe, validate
 
 from ..core.errors import BadInputError
 from ..core.psf import fwhm_from_header
 from ..glue.products import image_input, source_hdus
-from ..glue.tools import one_line
 from ..tasks.sources import detect_sources
 from .layers import add_catalogue, add_image_layers
 from .worker import BackgroundRunMixin
@@ -44,7 +43,7 @@ class DetectSources(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectMixin)
     method_selected = Unicode("").tag(sync=True)
     fwhm = Any(None, allow_none=True).tag(sync=True)
     fwhm_hint = Unicode("").tag(sync=True)
-    threshold = Float(5.0).tag(sync=True)
+    threshold = CFloat(5.0).tag(sync=True)
     n_sources = Int(-1).tag(sync=True)
 
     def __init__(self, *args, **kwargs):
@@ -66,7 +65,7 @@ class DetectSources(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectMixin)
     @validate("fwhm")
     def _valid_fwhm(self, proposal):
         value = proposal["value"]
-        if value in (None, ""):
+        if value is None or not str(value).strip():
             return None
         if not float(value) > 0:
             raise BadInputError(f"FWHM must be a positive number of pixels, got {value}")
@@ -89,35 +88,18 @@ class DetectSources(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectMixin)
             self.fwhm_hint = (f"from the header: {header_fwhm:.2f} px" if header_fwhm
                               else "estimated from bright stars when run")
 
-    def _set_from_ui(self, trait, value):
-        text = "" if value is None else str(value).strip()
-        try:
-            setattr(self, trait, None if trait == "fwhm" and not text else float(text))
-        except (BadInputError, TraitError, ValueError) as err:  # say so, keep the previous value
-            self._notify(f"{self._plugin_name}: invalid {trait}: {one_line(err)}", "error")
-            self.send_state(trait)
-
     def vue_set_fwhm(self, value):
         self._set_from_ui("fwhm", value)
 
     def vue_set_threshold(self, value):
         self._set_from_ui("threshold", value)
 
-    def vue_start(self, *args):
-        self._run(wait=False)
-
     def run(self, dataset=None, fwhm=None, threshold=None):
         """Detect sources (blocking) and add the results; returns the `SourceDetection`.
 
         Arguments given here update the plugin's settings first.
         """
-        if dataset is not None:
-            self.dataset.selected = dataset
-        if fwhm is not None:
-            self.fwhm = fwhm
-        if threshold is not None:
-            self.threshold = threshold
-        return self._run(wait=True)
+        return self._run_with(dataset=dataset, fwhm=fwhm, threshold=threshold)
 
     def _run(self, wait):
         data = self.dataset.selected_dc_item

@@ -9,20 +9,25 @@ Python API runs the same code in the calling thread and raises the error as well
 """
 
 import threading
+from pathlib import Path
 
 from glue.core.hub import HubListener
 from ipyvuetify import VuetifyTemplate
 from jdaviz.core.events import SnackbarMessage
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, TraitError, Unicode
 
+from ..core.errors import BadInputError
 from ..core.tiling import Cancelled
 from ..glue.tools import one_line
 
 __all__ = ["BackgroundRunMixin"]
 
+RUN_CONTROLS = (Path(__file__).parent / "run_controls.vue").read_text()
+
 
 class BackgroundRunMixin(VuetifyTemplate, HubListener):
-    """Mixin for tray plugins: ``running``, ``progress`` (0-100) and ``run_status`` traitlets."""
+    """Mixin for tray plugins: ``running``, ``progress`` (0-100) and ``run_status`` traitlets,
+    the Run/Cancel/progress controls (``<astrodl-run-controls>`` in the template)."""
 
     running = Bool(False).tag(sync=True)
     progress = Float(0).tag(sync=True)
@@ -32,6 +37,7 @@ class BackgroundRunMixin(VuetifyTemplate, HubListener):
         super().__init__(*args, **kwargs)
         self._cancel = threading.Event()
         self._thread = None
+        self.components = {"astrodl-run-controls": RUN_CONTROLS}
 
     def _notify(self, text, color):
         self.run_status = text
@@ -82,6 +88,27 @@ class BackgroundRunMixin(VuetifyTemplate, HubListener):
                                         name=f"astrodl {self._plugin_name}")
         self._thread.start()
         return None
+
+    def _set_from_ui(self, trait, value, shown=None):
+        """Set ``trait`` from a control; an invalid value is reported (snackbar) and the control
+        shows the previous one again (``shown``: the trait the control displays)."""
+        try:
+            setattr(self, trait, value)
+        except (BadInputError, TraitError, ValueError, TypeError) as err:
+            self._notify(f"{self._plugin_name}: invalid {trait}: {one_line(err)}", "error")
+            self.send_state(shown or trait)
+
+    def _run_with(self, **settings):
+        """Apply the settings that are not None as the user API does, then run in this thread."""
+        api = self.user_api
+        for name, value in settings.items():
+            if value is not None:
+                setattr(api, name, value)
+        return self._run(wait=True)
+
+    def vue_start(self, *args):
+        """The Run button: ``self._run(wait=False)``, which plugins define."""
+        self._run(wait=False)
 
     def cancel(self):
         """Stop the running task at its next batch of tiles; nothing is added."""
