@@ -122,7 +122,8 @@ def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
         assert values.shape == image.shape
         assert np.nanmin(values) >= 0 and np.nanmax(values) <= 1
         np.testing.assert_allclose(values, expected[name], atol=1e-6)
-    assert {g.label for g in s.dc.subset_groups} == {f"raw {c}" for c, m in zip(CLASSES_RUN, expected.masks()) if m.any()}
+    flagged_classes = {f"raw {c}" for c, m in zip(CLASSES_RUN, expected.masks()) if m.any()}
+    assert {g.label for g in s.dc.subset_groups} == flagged_classes
     for name, mask in zip(CLASSES_RUN, expected.masks()):
         if mask.any():
             assert np.array_equal(s.subset_mask(f"raw {name}"), mask), name
@@ -283,7 +284,8 @@ def test_viewer_buttons_open_the_plugins_on_the_active_layer(raw_fits, stars_fit
     s.app.load(str(stars_fits), format="Image", data_label="stars")
     viewer = s.japp.get_viewer("Image")
     active = viewer.active_image_layer.layer.label
-    for tool_id, name in (("astrodl:open_contaminants", "Detect Contaminants"), ("astrodl:open_sources", "Detect Sources")):
+    for tool_id, name in (("astrodl:open_contaminants", "Detect Contaminants"),
+                          ("astrodl:open_sources", "Detect Sources")):
         plugin = s.plugin(name)
         plugin.dataset = "raw" if active != "raw" else "stars"
         viewer.toolbar.tools[tool_id].activate()

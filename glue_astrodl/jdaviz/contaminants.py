@@ -1,6 +1,7 @@
 """The "Detect Contaminants" tray plugin."""
 
 import re
+from pathlib import Path
 
 from jdaviz.core.registries import tray_registry
 from jdaviz.core.template_mixin import DatasetSelectMixin, PluginTemplateMixin, SelectPluginComponent
@@ -43,9 +44,9 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
     Run adds, for the chosen image ``<data>``: one probability layer ``<data> P(<class>)``
     per class (in the data menu, to show in any viewer), the bit-mask ``<data> contaminant
     bitmask`` (MaxiMask bit codes, shown as a data-quality layer of ``<data>``, see the Data
-    Quality plugin), and one subset ``<data> <class>`` per
-    class (pixels at or above the class threshold, in the class colour). Inference runs in
-    the background with a progress bar; Cancel stops it. A re-run updates the layers.
+    Quality plugin), and one subset ``<data> <class>`` per flagged class (pixels at or above
+    the class threshold, in the class colour). Inference runs in the background with a
+    progress bar; Cancel stops it. A re-run updates the layers.
 
     Public API (``app.plugins['Detect Contaminants']``):
 
@@ -100,8 +101,7 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
                                                     manual_options=list(CLASSES))
         self.export_format = SelectPluginComponent(self, items="export_format_items", selected="export_format_selected",
                                                    manual_options=list(SUFFIXES))
-        priors = dict(DEFAULT_PRIORS, **self._card.get("default_priors", {}))
-        self.priors = priors
+        self.priors = dict(DEFAULT_PRIORS, **self._card.get("default_priors", {}))
         self.thresholds = default_thresholds(self._card, self.priors)
         self.result = None
 
@@ -124,13 +124,8 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         moved = {c: p for c, p in change["new"].items() if change["old"] and change["old"].get(c) != p}
         if moved:
             self.thresholds = default_thresholds(self._card, moved)
-        self._update_rows()
 
-    @observe("thresholds")
-    def _thresholds_changed(self, change):
-        self._update_rows()
-
-    @observe("classes_selected", "flagged", "dataset_selected")
+    @observe("classes_selected", "priors", "thresholds", "flagged")
     def _update_rows(self, *args):
         if not hasattr(self, "classes"):
             return
@@ -139,13 +134,11 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
                       "prior": self.priors[c], "threshold": round(self.thresholds[c], 4),
                       "flagged": f"{self.flagged[c]:.2%}" if c in self.flagged else ""}
                      for c in CLASSES if c in self.priors and c in self.thresholds]
+
+    @observe("dataset_selected", "export_format_selected")
+    def _default_filename(self, *args):
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.dataset_selected or "image").strip("_")
         self.export_filename = f"{stem}_contaminants{SUFFIXES.get(self.export_format_selected, '.reg')}"
-
-    @observe("export_format_selected")
-    def _update_suffix(self, *args):
-        if hasattr(self, "export_format"):
-            self._update_rows()
 
     def vue_toggle_class(self, name):
         selected = self.classes.selected
@@ -191,8 +184,9 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
             self.flagged = result.flagged_fractions()
             self.export_classes.selected = [c for c in classes if c != "BG"]
             top = sorted(((f, c) for c, f in self.flagged.items() if c != "BG"), reverse=True)[:3]
-            return (f"{label}: {len(classes)} probability layers, bit-mask and a subset per flagged class added; flagged "
-                    + (", ".join(f"{c} {f:.2%}" for f, c in top if f > 0) or "nothing"))
+            flagged = ", ".join(f"{c} {f:.2%}" for f, c in top if f > 0) or "nothing"
+            return (f"{label}: {len(classes)} probability layers, bit-mask and a subset per flagged class added; "
+                    f"flagged {flagged}")
 
         return self._start(work, finish, wait, subject=getattr(data, "label", None))
 
@@ -216,8 +210,8 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
             if not classes or missing:
                 raise BadInputError(f"choose classes computed by the last run ({', '.join(self.result.classes)})")
             filename = filename or self.export_filename
-            if format is None and filename is not None:
-                format = REGION_FORMATS.get("." + str(filename).rsplit(".", 1)[-1].lower(), self.export_format.selected)
+            if format is None:
+                format = REGION_FORMATS.get(Path(filename).suffix.lower(), self.export_format.selected)
             regs = Regions([r for c in classes for r in self.result.to_regions(c, self.result.thresholds[c])])
             path = write_regions(regs, filename, format=format, wcs=self.result.wcs)
         except Exception as err:

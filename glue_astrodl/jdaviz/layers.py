@@ -2,9 +2,10 @@
 
 Image results are loaded as children of the input image (jdaviz aligns them with it); a
 re-run updates them in place, so viewers keep their display settings. A bit-mask with
-EXTNAME ``DQ`` is a data-quality layer (unflagged pixels NaN, as jdaviz loads DQ arrays): jdaviz's Data Quality plugin colours and names its flags
-(`use_flag_map`). Catalogues go through jdaviz's Catalog importer, which links them to
-the images and draws them as markers; a re-run replaces them.
+EXTNAME ``DQ`` is a data-quality layer (unflagged pixels NaN, as jdaviz loads DQ arrays):
+jdaviz's Data Quality plugin colours and names its flags (`use_flag_map`). Catalogues go
+through jdaviz's Catalog importer, which links them to the images and draws them as
+markers; a re-run replaces them.
 """
 
 import numpy as np

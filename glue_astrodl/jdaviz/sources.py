@@ -24,8 +24,9 @@ class DetectSources(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectMixin)
 
     Run adds, for the chosen image ``<data>``: the layers ``<data> significance`` (S/N of a
     point source centred on each pixel) and ``<data> P(source)`` (calibrated probability
-    that a pixel holds source signal), in the data menu, and the catalogue ``<data> sources`` (x, y, RA/Dec, S/N, PSF flux and error, probability),
-    drawn as markers and linked to the image. A re-run updates the layers.
+    that a pixel holds source signal), in the data menu, and the catalogue ``<data>
+    sources`` (x, y, RA/Dec, S/N, PSF flux and error, probability), drawn as markers and
+    linked to the image. A re-run updates the layers.
 
     Public API (``app.plugins['Detect Sources']``):
 
