@@ -300,9 +300,12 @@ def test_deprecated_imviz_gets_the_plugins_with_add_to_tray(raw_fits):
     from glue_astrodl.jdaviz import add_to_tray
 
     warnings.simplefilter("ignore")
-    imviz = add_to_tray(Imviz())
-    add_to_tray(imviz)  # idempotent
+    imviz = Imviz()
     imviz.load(str(raw_fits), data_label="raw")
+    assert not [k for k in imviz.plugins if k.startswith("Detect")]
+    imviz.app.get_viewer("imviz-0").toolbar.tools["astrodl:open_sources"].activate()  # the button adds them
+    add_to_tray(imviz)  # idempotent
+    assert imviz.plugins["Detect Sources"].dataset.selected == "raw"
     assert [k for k in imviz.plugins if k.startswith("Detect")] == ["Detect Contaminants", "Detect Sources"]
     imviz.plugins["Detect Contaminants"].run(classes=["CR"])
     assert "raw P(CR)" in imviz.app.data_collection

@@ -91,7 +91,10 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         self.dataset.add_filter("is_image_not_spectrum", "not_from_this_plugin")
         self._card = find_model(MODEL)
         self.model_name = f"{self._card.name} {self._card.version}"
-        self.device = describe_device()
+        try:
+            self.device = describe_device()
+        except BadInputError as err:  # e.g. ASTRODL_DEVICE=cuda without CUDA: Run will say so too
+            self.device = str(err)
         self.classes = SelectPluginComponent(self, items="classes_items", selected="classes_selected",
                                              multiselect="classes_multiselect", manual_options=list(CLASSES))
         self.classes.selected = list(CONTAMINANT_CLASSES)

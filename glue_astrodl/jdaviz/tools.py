@@ -1,5 +1,6 @@
 """jdaviz viewer toolbar buttons that open "Detect Contaminants" / "Detect Sources" on the
-viewer's active image layer (the plugin then runs with its settings)."""
+viewer's active image layer (the plugin then runs with its settings). In a configured app
+(Imviz) they first add the plugins to its tray."""
 
 from glue.viewers.common.tool import Tool
 
@@ -12,7 +13,14 @@ class _OpenPlugin(Tool):
     plugin = None  # tray registry name (see glue_astrodl.jdaviz.PLUGINS)
 
     def activate(self):
-        plugin = self.viewer.jdaviz_app.get_tray_item_from_name(self.plugin)
+        app = self.viewer.jdaviz_app
+        try:
+            plugin = app.get_tray_item_from_name(self.plugin)
+        except KeyError:  # a configured app (Imviz) whose tray lacks our plugins
+            from . import add_to_tray
+
+            add_to_tray(app._jdaviz_helper)
+            plugin = app.get_tray_item_from_name(self.plugin)
         plugin.open_in_tray(scroll_to=True)
         layer = self.viewer.active_image_layer
         if layer is not None and layer.layer.label in plugin.dataset.choices:
