@@ -50,3 +50,25 @@ def test_training_set_is_reproducible():
     b, mb = make_set(3, 64, seed=5)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ma, mb)
+
+
+def test_fine_tuning_records_the_whole_recipe(tmp_path):
+    """--init continues from saved weights; the card's command reproduces both runs."""
+    from glue_astrodl.train.contaminants import boosted_config
+
+    cfg = boosted_config({"HP": 3, "P": 2})
+    assert cfg["presence"]["HP"] == pytest.approx(0.9) and cfg["tile_counts"]["HP"] == 12
+    assert cfg["presence"]["P"] == pytest.approx(0.6) and cfg["presence"]["CR"] == 0.33
+    kwargs = dict(batch=4, tile=64, n_train=24, n_val=4, val_tile=64, lr=1e-2, progress=False, log=lambda *a: None)
+    first, _ = train_contaminants(steps=4, seed=3, widths=(4, 4, 4, 4, 4), out=tmp_path / "stage1", **kwargs)
+    card, model = train_contaminants(steps=4, seed=4, init=tmp_path / "stage1.safetensors", boost={"HP": 3},
+                                     out=tmp_path / "stage2", **kwargs)
+    assert card["arch_kwargs"]["widths"] == [4, 4, 4, 4, 4]
+    assert card["training_command"] == (f"{first['training_command']} --out {tmp_path / 'stage1'} && "
+                                        "python -m glue_astrodl.train contaminants --steps 4 --batch 4 --tile 64 "
+                                        "--n-train 24 --n-val 4 --lr 0.01 --seed 4 --boost HP=3 "
+                                        f"--init {tmp_path / 'stage1'}.safetensors")
+    loaded, _ = load_model(tmp_path / "stage2.safetensors")
+    stage1, _ = load_model(tmp_path / "stage1.safetensors")
+    changed = [not torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), stage1.state_dict().values())]
+    assert any(changed)  # it trained on

@@ -28,7 +28,7 @@ from ..core.calibration import (expected_calibration_error, fit_platt, mcc_optim
 from ..core.device import resolve_device
 from ..core.normalise import asinh_stretch, robust_level_noise
 from ..core.taxonomy import CLASSES, DEFAULT_PRIORS
-from ..core.weights import save_model
+from ..core.weights import load_model, save_model
 from ..models.contaminant_net import ContaminantNet
 from ..sim.contaminants import CONTAMINANT_VERSION, tile_batch
 
@@ -52,17 +52,17 @@ def normalise_image(image):
     return asinh_stretch(image, level, noise)
 
 
-def make_set(n, size, seed, chunk=64):
+def make_set(n, size, seed, chunk=64, config=None):
     """``n`` simulated tiles: normalised images ``(n, 1, s, s)`` float16 and class masks
     packed as bits (bit ``k`` = ``CLASSES[k]``) ``(n, s, s)`` uint16, 9x less memory than
-    boolean planes, so large pools fit in RAM."""
+    boolean planes, so large pools fit in RAM. ``config``: a `ContaminantConfig` (dict)."""
     rng = np.random.default_rng(seed)
     images = np.empty((n, 1, size, size), np.float16)
     bits = np.empty((n, size, size), np.uint16)
     weights = (1 << np.arange(K, dtype=np.uint16))[None, :, None, None]
     for i in range(0, n, chunk):
         k = min(chunk, n - i)
-        img, msk = tile_batch(k, size, rng)
+        img, msk = tile_batch(k, size, rng, config)
         images[i:i + k] = [normalise_image(t) for t in img]
         bits[i:i + k] = (msk * weights).sum(axis=1, dtype=np.uint16)
     return images, bits
@@ -162,20 +162,44 @@ def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1):
     return metrics
 
 
+def boosted_config(boost):
+    """Tile-generator config with rare classes drawn more often: ``{class: factor}``
+    multiplies the class's presence probability (at most 0.9) and its counts per tile."""
+    from ..sim.contaminants import DEFAULT_PRESENCE, TILE_COUNTS
+
+    presence, counts = dict(DEFAULT_PRESENCE), dict(TILE_COUNTS)
+    for name, factor in boost.items():
+        presence[name] = min(0.9, presence[name] * factor)
+        if name in counts:
+            counts[name] *= factor
+    return {"presence": presence, "tile_counts": counts}
+
+
 def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150, val_tile=256, seed=0,
-                       lr=3e-3, device=None, out=None, widths=(12, 24, 32, 48, 64), progress=True, log=print):
-    """Train, calibrate, evaluate, and save (when ``out`` is given); returns ``(card, model)``."""
+                       lr=3e-3, device=None, out=None, widths=(12, 24, 32, 48, 64), init=None, boost=None,
+                       progress=True, log=print):
+    """Train, calibrate, evaluate, and save (when ``out`` is given); returns ``(card, model)``.
+
+    ``init``: a saved model (``.safetensors`` + card) to fine-tune instead of starting from
+    random weights; ``boost``: ``{class: factor}`` for the training pool (`boosted_config`).
+    The held-out calibration and test sets always come from the default generator.
+    """
     from .. import __version__
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = resolve_device(device)
     t0 = time.time()
-    images, bits = make_set(n_train, tile, seed)
+    images, bits = make_set(n_train, tile, seed, config=boosted_config(boost) if boost else None)
     fractions, weight_mean = _pool_statistics(bits)
     log(f"simulated {n_train} training tiles in {time.time() - t0:.0f} s")
 
-    model = ContaminantNet(n_classes=K, widths=widths).to(dev)
+    if init is not None:
+        model, init_card = load_model(init)
+        widths = init_card.arch_kwargs["widths"]
+        model = model.to(dev)
+    else:
+        model = ContaminantNet(n_classes=K, widths=widths).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     losses = []
@@ -200,6 +224,13 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     test_images, test_bits = make_set(n_val, val_tile, seed + TEST_SEED_OFFSET)
     metrics = evaluate(predict_logits(model, test_images, dev), test_bits, scales, priors)
     metrics["train_loss_first_last"] = [round(float(np.mean(losses[:20])), 5), round(float(np.mean(losses[-20:])), 5)]
+    command = (f"python -m glue_astrodl.train contaminants --steps {steps} --batch {batch} --tile {tile} "
+               f"--n-train {n_train} --n-val {n_val} --lr {lr} --seed {seed}")
+    if boost:
+        command += " --boost " + ",".join(f"{c}={f:g}" for c, f in boost.items())
+    if init is not None:  # the whole recipe: the run that made ``init``, then this one
+        stem = str(init).removesuffix(".safetensors")
+        command = f"{init_card['training_command']} --out {stem} && {command} --init {stem}.safetensors"
     card = {
         "name": MODEL_NAME,
         "version": "1.1",
@@ -214,8 +245,7 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
         "default_priors": dict(DEFAULT_PRIORS),
         "thresholds": thresholds,
         "metrics": metrics,
-        "training_command": (f"python -m glue_astrodl.train contaminants --steps {steps} --batch {batch} --tile {tile} "
-                             f"--n-train {n_train} --n-val {n_val} --lr {lr} --seed {seed}"),
+        "training_command": command,
         "seed": seed,
         "data_version": CONTAMINANT_VERSION,
         "package_version": __version__,
