@@ -14,6 +14,7 @@ from glue_astrodl.core.calibration import (
     pit_uniformity,
     plot_reliability,
     plot_roc,
+    prior_shift_logit,
     prior_shift_sigmoid,
     prior_shift_softmax,
     reliability_curve,
@@ -61,6 +62,17 @@ def test_sigmoid_per_class_broadcast_along_axis0():
     )
     with pytest.raises(ValueError):
         prior_shift_sigmoid(rng.random((4, 5)), tr, pi)
+
+
+def test_logit_shift_equals_posterior_shift():
+    # hand value: log(0.2/0.8) - log(0.5/0.5) = log(1/4); sigmoid(logit(0.6) + d) = 0.24 / 0.88
+    d = prior_shift_logit(0.5, 0.2)
+    np.testing.assert_allclose(d, np.log(0.25))
+    np.testing.assert_allclose(1 / (1 + np.exp(-(np.log(0.6 / 0.4) + d))), 0.24 / 0.88)
+    z = np.random.default_rng(3).normal(0, 4, (3, 50))
+    tr, pi = np.array([0.5, 0.01, 0.3]), np.array([1e-4, 0.2, 0.3])
+    shifted = 1 / (1 + np.exp(-(z + prior_shift_logit(tr, pi)[:, None])))
+    np.testing.assert_allclose(shifted, prior_shift_sigmoid(1 / (1 + np.exp(-z)), tr, pi), rtol=1e-9)
 
 
 def test_sigmoid_shift_roundtrip():

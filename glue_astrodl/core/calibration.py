@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "prior_shift_sigmoid",
+    "prior_shift_logit",
     "prior_shift_softmax",
     "fit_platt",
     "roc_curve",
@@ -149,6 +150,16 @@ def prior_shift_sigmoid(p, train_priors, priors):
     out = p * r1
     out /= p * (r1 - r0) + r0
     return out
+
+
+def prior_shift_logit(train_priors, priors):
+    """The log-odds offset that `prior_shift_sigmoid` applies: ``sigmoid(z + d)`` equals
+    ``prior_shift_sigmoid(sigmoid(z), train_priors, priors)`` with
+    ``d = log(pi / (1 - pi)) - log(pi_T / (1 - pi_T))``, so a model can emit shifted
+    posteriors directly from its logits."""
+    pi_t = _prior_vector(train_priors, "train_priors")
+    pi = _prior_vector(priors, "priors")
+    return np.log(pi / (1.0 - pi)) - np.log(pi_t / (1.0 - pi_t))
 
 
 def prior_shift_softmax(p, train_priors, priors, axis=0):

@@ -102,9 +102,7 @@ def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=
     height, width = image.shape[-2:]
     read, keep = tile_windows((height, width), tile, overlap)
     if isinstance(model, torch.nn.Module):
-        model = model.to(dev).eval()
-        if dev.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
+        model = model.to(dev, memory_format=torch.channels_last).eval()  # faster convs on CPU and GPU
     bar = tqdm(total=len(read), desc=desc, unit="tile", disable=not progress, leave=False)
     batches = [range(i, min(i + batch_size, len(read))) for i in range(0, len(read), batch_size)]
 
@@ -118,8 +116,7 @@ def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=
             x = torch.from_numpy(pending.result()).to(dev, non_blocking=True)
             if b + 1 < len(batches):
                 pending = pool.submit(load, batches[b + 1])
-            if dev.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
             with autocast(dev):
                 y = model(x)
             y = y.float().cpu().numpy()
