@@ -16,12 +16,10 @@ from glue_astrodl.core.taxonomy import CLASSES
 from glue_astrodl.sim import simulate_contaminant_tile
 from glue_astrodl.tasks.contaminants import detect_contaminants
 
-# The first shipped model (6000 steps on 2 CPU cores) is below the issue-4 gates on
-# held-out data (AUC CR 0.94, HP 0.80, DP 0.71; see its model card). The gates stay here,
-# unchanged, and report "xpass" as soon as a better-trained model meets them.
-pytestmark = pytest.mark.xfail(reason="shipped v1 contaminant model below the issue-4 quality gates", strict=False)
-
 STRICT = ("CR", "HP", "DP", "HCL", "DCL", "TRL", "SAT")
+# Gates the shipped model misses on this set (its measured AUC); strict, so a model that
+# meets them makes the test fail until this entry is removed.
+BELOW_GATE = {"P": 0.949}
 HELD_OUT_SEED = 777_777
 
 
@@ -37,7 +35,9 @@ def held_out():
     return masks, probs, fractions
 
 
-@pytest.mark.parametrize("name", CLASSES[:-1])
+@pytest.mark.parametrize("name", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=f"shipped model: AUC {BELOW_GATE[c]}"))
+    if c in BELOW_GATE else c for c in CLASSES[:-1]])
 def test_roc_auc_gate(held_out, name):
     masks, probs, _ = held_out
     k = CLASSES.index(name)
