@@ -84,6 +84,16 @@ def test_global_level_is_the_sky_mode_not_the_median():
     assert abs(flat - 100) < 0.1
 
 
+def test_global_level_ignores_a_saturated_plateau():
+    """A saturated star covering 16% of a cut-out (one clipped value) is not the sky."""
+    rng = np.random.default_rng(5)
+    image = (300 + 8 * rng.normal(size=(256, 256))).astype(np.float32)
+    yy, xx = np.mgrid[0:256, 0:256]
+    image[(yy - 128) ** 2 + (xx - 128) ** 2 < 58**2] = 65535.0
+    level, noise = robust_level_noise(image)
+    assert abs(level - 300) < 2 and noise == pytest.approx(8.0, rel=0.05)
+
+
 def test_two_group_posterior_recovers_known_mixture():
     """Null N(0,1) with 2% of pixels from N(4, 1): posterior must match Bayes' rule."""
     rng = np.random.default_rng(4)

@@ -182,18 +182,25 @@ def robust_level_noise(image, max_rows=512):
     The noise is the MAD of differences between horizontal neighbours, divided by sqrt(2):
     insensitive to gradients, large-scale structure, sources and isolated defects. The
     level is the mode of the pixel values (the peak of a histogram with bins of two noise
-    widths, refined to the centre of a window of +-2 noise widths that is also its median): unlike the median it
-    stays on the sky when scattered light, nebulosity or a bright galaxy covers much of
-    the frame. Up to ``max_rows`` evenly spaced rows are read, so a memory-mapped frame is
-    not loaded.
+    widths, refined to the centre of a window of +-2 noise widths that is also its
+    median): unlike the median it stays on the sky when scattered light, nebulosity or a
+    bright galaxy covers much of the frame. Pixels at the frame's maximum are left out of
+    both when more than one has it: in a frame with a large saturated star, that clipped
+    plateau would be the tallest histogram bin and its zero differences would shrink the
+    noise. Up to ``max_rows`` evenly spaced rows are read, so a memory-mapped frame is not
+    loaded.
     """
     rows = np.linspace(0, image.shape[-2] - 1, min(max_rows, image.shape[-2])).astype(int)
     sample = np.asarray(image[..., rows, :], dtype=np.float32)
     finite = np.isfinite(sample)
     if not finite.any():
         raise BadInputError("no usable pixels (all NaN/inf)")
+    top = sample[finite].max()
+    clipped = sample == top
+    if clipped.sum() > 1 and not clipped[finite].all():  # a plateau: not sky, not noise
+        finite &= ~clipped
     values = sample[finite]
-    diff = np.diff(sample, axis=-1)
+    diff = np.diff(np.where(finite, sample, np.nan), axis=-1)
     diff = diff[np.isfinite(diff)]
     noise = float(1.4826 * np.median(np.abs(diff - np.median(diff))) / np.sqrt(2)) if diff.size else 0.0
     if noise <= 0:
