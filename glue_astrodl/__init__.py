@@ -2,12 +2,16 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "detect_sources", "setup"]
+__all__ = ["__version__", "detect_contaminants", "detect_sources", "setup"]
 
 
 def __getattr__(name):
     # Lazy public API: importing the package must stay cheap (the glue plugin loader
     # imports it at every viewer start-up).
+    if name == "detect_contaminants":
+        from .tasks.contaminants import detect_contaminants
+
+        return detect_contaminants
     if name == "detect_sources":
         from .tasks.sources import detect_sources
 

@@ -15,7 +15,8 @@ from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.core.taxonomy import BITS, CLASSES, DEFAULT_PRIORS
 from glue_astrodl.core.weights import save_model
 from glue_astrodl.models.contaminant_net import ContaminantNet
-from glue_astrodl.tasks.contaminants import detect_contaminants, parse_priors
+from glue_astrodl import detect_contaminants
+from glue_astrodl.tasks.contaminants import parse_priors
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,9 @@ def test_thresholds_follow_the_priors_and_masks_bitmask(tiny_model):
     assert masks[0].all() and not masks[1].any()
     bits = base.bitmask({"CR": 0.0, "HP": 0.0, "BG": 0.0})
     assert np.all(bits == BITS["CR"] | BITS["HP"])
+    base.probabilities[:, :2] = np.nan  # missing input pixels are never flagged
+    assert not base.masks({"CR": 0.0})[0, :2].any() and base.masks({"CR": 0.0})[0, 2:].all()
+    assert base.flagged_fractions({"CR": 0.0})["CR"] == pytest.approx(1 - 2 / base.probabilities.shape[1])
 
 
 def test_products_and_bad_arguments(tiny_model, tmp_path):

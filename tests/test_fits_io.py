@@ -1,5 +1,7 @@
 """FITS input selection and product writers (WCS carried, provenance, atomic writes)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -36,8 +38,10 @@ def test_probability_cube_keeps_wcs_header_and_provenance(tmp_path, wcs):
     header["BUNIT"] = "adu"
     cube = np.random.default_rng(0).random((2, 60, 80)).astype(np.float64)
     card = {"name": "demo-net", "version": "1.2", "weights_sha256": "ab" * 32}
-    path = write_probability_cube(tmp_path / "p.fits", cube, ["CR", "TRL"], header, wcs,
-                                  priors={"CR": 5e-4, "TRL": 1e-4}, thresholds={"CR": 0.4}, model=card)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. no "Card is too long" on the user's terminal
+        path = write_probability_cube(tmp_path / "p.fits", cube, ["CR", "TRL"], header, wcs,
+                                      priors={"CR": 5e-4, "TRL": 1e-4}, thresholds={"CR": 0.4}, model=card)
     with fits.open(path) as hdul:
         h = hdul[0].header
         assert hdul[0].data.dtype == np.dtype(">f4") and hdul[0].data.shape == (2, 60, 80)

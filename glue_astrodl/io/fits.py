@@ -192,7 +192,7 @@ def _class_cards(header, classes, priors=None, thresholds=None, model=None, bits
     if model is not None:
         header["MODEL"] = (model.get("name", "?"), "model name")
         header["MODELVER"] = (str(model.get("version", "?")), "model version")
-        header["MODELSHA"] = (model.get("weights_sha256", "?"), "sha256 of weights")
+        header["MODELSHA"] = model.get("weights_sha256", "?")  # sha256 of the weights; no room for a comment
 
 
 def write_hdus(path, hdus, overwrite=True):

@@ -92,7 +92,7 @@ class ContaminantDetection:
         """Boolean ``(K, H, W)`` masks; per-class thresholds default to the MCC-optimal ones."""
         thr = dict(self.thresholds, **(thresholds or {}))
         t = np.array([thr[c] for c in self.classes], dtype=np.float32)[:, None, None]
-        return np.nan_to_num(self.probabilities, nan=0.0) >= t
+        return self.probabilities >= t  # NaN (masked input) compares False
 
     def bitmask(self, thresholds=None):
         """int16 MaxiMask-style bit-mask: OR of the bit codes of every flagged class."""
@@ -131,7 +131,8 @@ class ContaminantDetection:
 
     def flagged_fractions(self, thresholds=None):
         """Fraction of pixels flagged per class."""
-        return {c: float(m.mean()) for c, m in zip(self.classes, self.masks(thresholds))}
+        thr = dict(self.thresholds, **(thresholds or {}))
+        return {c: np.count_nonzero(p >= thr[c]) / p.size for c, p in zip(self.classes, self.probabilities)}
 
 
 def default_thresholds(card, priors):
