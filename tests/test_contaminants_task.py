@@ -114,6 +114,10 @@ def test_products_and_bad_arguments(tiny_model, tmp_path):
     assert fits.getheader(tmp_path / "proba.fits")["CLASS2"] == "TRL"
     with pytest.raises(BadInputError, match="unknown class"):
         detect_contaminants(noise_image(), model=path, classes=["XX"])
+    with pytest.raises(BadInputError, match="wcs must be an astropy.wcs.WCS, got dict"):  # priors are keyword-only
+        detect_contaminants(noise_image(), None, {"CR": 1e-3}, model=path)
+    with pytest.raises(BadInputError, match="header must be"):
+        detect_contaminants(noise_image(), {"GAIN": 2.0}, model=path)
     with pytest.raises(BadInputError, match="in \\(0, 1\\)"):
         detect_contaminants(noise_image(), model=path, priors={"CR": 2.0})
     assert parse_priors("cr=1e-3, TRL=2e-4") == {"CR": 1e-3, "TRL": 2e-4}

@@ -17,6 +17,10 @@ def as_image(image, header=None, wcs=None, hdu=None, plane=None):
     ``image`` may be a path, an `ImageData`, a FITS HDU, an ``NDData``/``CCDData`` or an
     array. Cubes need ``plane`` (the index along the first axis).
     """
+    if header is not None and not isinstance(header, fits.Header):
+        raise BadInputError(f"header must be an astropy.io.fits.Header, got {type(header).__name__}")
+    if wcs is not None and not hasattr(wcs, "celestial"):
+        raise BadInputError(f"wcs must be an astropy.wcs.WCS, got {type(wcs).__name__}")
     if isinstance(image, (str, Path)):
         img = read_image(image, hdu=hdu)
     elif isinstance(image, ImageData):
