@@ -131,8 +131,7 @@ class ContaminantDetection:
 
     def flagged_fractions(self, thresholds=None):
         """Fraction of pixels flagged per class."""
-        thr = dict(self.thresholds, **(thresholds or {}))
-        return {c: np.count_nonzero(p >= thr[c]) / p.size for c, p in zip(self.classes, self.probabilities)}
+        return {c: float(m.mean()) for c, m in zip(self.classes, self.masks(thresholds))}
 
 
 def default_thresholds(card, priors):
