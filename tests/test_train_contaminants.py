@@ -1,12 +1,14 @@
 """A tiny training run: the loss falls and the saved model + card load back."""
 
+import matplotlib.image
 import numpy as np
 import pytest
 import torch
 
 from glue_astrodl.core.taxonomy import CLASSES
 from glue_astrodl.core.weights import load_model
-from glue_astrodl.train.contaminants import make_set, pixel_weights, train_contaminants, unpack_masks
+from glue_astrodl.train.contaminants import (evaluate_saved, make_set, pixel_weights, train_contaminants,
+                                             unpack_masks)
 
 
 def test_pixel_weights_upweight_rare_classes():
@@ -43,6 +45,13 @@ def test_tiny_training_run_loss_falls_and_card_loads(tmp_path):
     x = np.random.default_rng(0).normal(size=(1, 1, 64, 64)).astype(np.float32)
     with torch.inference_mode():
         np.testing.assert_allclose(loaded(torch.from_numpy(x)).numpy(), model(torch.from_numpy(x)).numpy(), atol=1e-5)
+    # the saved model's held-out test re-runs to the card's metrics, and draws its figure
+    again = evaluate_saved(tmp_path / "tiny.safetensors", n_val=6, val_tile=64, plot=tmp_path / "held_out.png")
+    assert again.keys() == {"auc", "ece"} and again["auc"].keys() == card["metrics"]["auc"].keys()
+    for kind in ("auc", "ece"):
+        for name, value in card["metrics"][kind].items():
+            assert again[kind][name] == pytest.approx(value, abs=2e-5), (kind, name)
+    assert matplotlib.image.imread(tmp_path / "held_out.png").shape[:2] == (1040, 1040)
 
 
 def test_training_set_is_reproducible():

@@ -1,6 +1,7 @@
 """``python -m glue_astrodl.train TASK ...``: reproduce the shipped weights."""
 
 import argparse
+import json
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -22,8 +23,15 @@ def main(argv=None):
                    help="draw rare classes more often in the training pool, e.g. HP=4,DP=4 (presence and counts)")
     p.add_argument("--device")
     p.add_argument("--out", default=str(WEIGHTS / "contaminants"), help="output path without suffix")
+    p.add_argument("--evaluate", metavar="MODEL",
+                   help="do not train: re-run this saved model's held-out test (metrics as its card records them)")
+    p.add_argument("--plot", help="with --evaluate: write the ROC and reliability figure here (PNG)")
     args = parser.parse_args(argv)
-    from .contaminants import train_contaminants
+    from .contaminants import evaluate_saved, train_contaminants
+
+    if args.evaluate:
+        print(json.dumps(evaluate_saved(args.evaluate, n_val=args.n_val, device=args.device, plot=args.plot), indent=1))
+        return
 
     train_contaminants(steps=args.steps, batch=args.batch, tile=args.tile, n_train=args.n_train, n_val=args.n_val,
                        seed=args.seed, lr=args.lr, device=args.device, out=args.out, init=args.init,

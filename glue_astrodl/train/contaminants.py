@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..core.calibration import (expected_calibration_error, fit_platt, mcc_optimal_threshold,
-                                prior_shift_sigmoid, roc_auc)
+                                prior_shift_sigmoid, reliability_curve, roc_auc, tpr_at_fpr)
 from ..core.device import resolve_device
 from ..core.normalise import asinh_stretch, robust_level_noise
 from ..core.taxonomy import CLASSES, DEFAULT_PRIORS
@@ -33,7 +33,7 @@ from ..models.contaminant_net import ContaminantNet
 from ..sim.contaminants import CONTAMINANT_VERSION, tile_batch
 
 __all__ = ["normalise_image", "make_set", "unpack_masks", "pixel_weights", "train_contaminants",
-           "predict_logits", "calibrate", "evaluate"]
+           "predict_logits", "calibrate", "evaluate", "plot_held_out", "evaluate_saved"]
 
 MODEL_NAME = "contaminants"
 K = len(CLASSES)
@@ -146,20 +146,65 @@ def calibrate(logits, bits, max_pixels=4_000_000, seed=0):
     return scales, priors, thresholds
 
 
-def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1):
-    """Held-out ROC AUC per class and ECE after correcting to the set's true fractions."""
+def _held_out_classes(logits, bits, scales, priors, max_pixels, seed):
+    """``(name, labels, logits, probabilities)`` per evaluable class of a held-out set; the
+    probabilities are calibrated and corrected to the set's true class fraction."""
     masks = unpack_masks(bits).numpy().astype(bool)
     pick = _pixels(masks[:, 0], max_pixels, seed)
-    metrics = {"auc": {}, "ece": {}}
     for k, name in enumerate(CLASSES):
         y, z = masks[:, k].ravel()[pick], logits[:, k].ravel()[pick]
         if y.all() or not y.any() or name not in scales:
             continue
         a, b = scales[name]
         p = prior_shift_sigmoid(1.0 / (1.0 + np.exp(-(a * z + b))), priors[name], np.clip(y.mean(), 1e-6, 1 - 1e-6))
+        yield name, y, z, p
+
+
+def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1):
+    """Held-out ROC AUC per class and ECE after correcting to the set's true fractions."""
+    metrics = {"auc": {}, "ece": {}}
+    for name, y, z, p in _held_out_classes(logits, bits, scales, priors, max_pixels, seed):
         metrics["auc"][name] = round(float(roc_auc(y, z)), 5)
         metrics["ece"][name] = round(float(expected_calibration_error(y, p)), 5)
     return metrics
+
+
+def plot_held_out(logits, bits, scales, priors, path, max_pixels=8_000_000, seed=1):
+    """Figure of a held-out set, saved to ``path``: ROC curves of every class (log FPR) and
+    one reliability diagram per class after correction to the set's true fractions."""
+    from matplotlib.figure import Figure  # no pyplot: no backend or global state touched
+
+    fig = Figure(figsize=(13, 13), layout="constrained")
+    axes = fig.subplots(4, 4)
+    roc, grid = axes.flat[0], np.logspace(-6, 0, 121)
+    classes = _held_out_classes(logits, bits, scales, priors, max_pixels, seed)
+    for i, (ax, (name, y, z, p)) in enumerate(zip(axes.flat[1:], classes)):
+        roc.plot(grid, tpr_at_fpr(y, z, grid), ls="-" if i < 10 else "--", label=f"{name} {roc_auc(y, z):.3f}")
+        curve = reliability_curve(y, p, n_bins=10)
+        ok = curve.counts > 0
+        ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
+        ax.plot(curve.mean_predicted[ok], curve.observed_frequency[ok], "o-", ms=3)
+        ax.set(xlim=(0, 1), ylim=(0, 1), title=f"{name}: ECE {expected_calibration_error(y, p):.4f}, "
+               f"{int(y.sum())} px", xlabel="predicted probability", ylabel="observed frequency")
+    roc.set(xscale="log", xlim=(1e-6, 1), ylim=(0, 1.01), title="ROC (AUC in legend)",
+            xlabel="false-positive rate", ylabel="true-positive rate")
+    roc.legend(fontsize=7, loc="lower right")
+    for ax in axes.flat[1 + len(roc.lines):]:
+        ax.axis("off")
+    fig.savefig(path, dpi=80)
+    return path
+
+
+def evaluate_saved(model="contaminants", n_val=150, val_tile=256, device=None, plot=None):
+    """Re-run a saved model's held-out test (its card's seed) with the current code:
+    returns the metrics, as the card records them; ``plot``: path of `plot_held_out`."""
+    net, card = load_model(model)
+    dev = resolve_device(device)
+    images, bits = make_set(n_val, val_tile, card["seed"] + TEST_SEED_OFFSET)
+    logits = predict_logits(net.to(dev), images, dev)
+    if plot is not None:
+        plot_held_out(logits, bits, card["calibration"], card["training_priors"], plot)
+    return evaluate(logits, bits, card["calibration"], card["training_priors"])
 
 
 def boosted_config(boost):
