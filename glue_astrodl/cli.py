@@ -83,7 +83,7 @@ def cmd_contaminants(args):
 
     classes = [c.strip().upper() for c in args.classes.split(",") if c.strip()] if args.classes else None
     kwargs = dict(classes=classes, priors=parse_priors(args.priors or ""), output_kind=args.output_kind,
-                  hdu=args.hdu, plane=args.plane, device=args.device, model=args.model)
+                  hdu=args.hdu, plane=args.plane, device=args.device, model=args.model, tta=args.tta)
     return _run_jobs(args, contaminants_job, args.output_kind if args.output_kind != "proba" else "contaminants", kwargs)
 
 
@@ -158,6 +158,8 @@ def build_parser():
     p.add_argument("--output", dest="output_kind", choices=["proba", "masks", "bitmask"], default="proba",
                    help="probability cube, uint8 masks or int16 bit-mask")
     p.add_argument("--model", default="contaminants", help="installed model name or .safetensors path")
+    p.add_argument("--tta", type=int, choices=[1, 2, 4, 8], default=1,
+                   help="average over this many rotations/flips of each tile: more accurate, that many times slower")
     p.set_defaults(func=cmd_contaminants)
 
     sub.add_parser("models", parents=[common], help="list installed models and their cards").set_defaults(func=cmd_models)

@@ -104,6 +104,20 @@ def test_thresholds_follow_the_priors_and_masks_bitmask(tiny_model):
     assert base.flagged_fractions({"CR": 0.0})["CR"] == pytest.approx(1 - 2 / base.probabilities.shape[1])
 
 
+def test_test_time_augmentation_averages_the_symmetric_views(tiny_model):
+    """tta=8 is the network averaged over the eight rotations/flips: a rotated image gives
+    the rotated probabilities, which the bare network does not."""
+    path, _ = tiny_model
+    img, turned = noise_image((128, 128)), np.rot90(noise_image((128, 128))).copy()
+    run = lambda image, n: detect_contaminants(image, model=path, classes=["CR"], priors={"CR": 0.1}, tile=128, tta=n)  # noqa: E731
+    tta, plain = run(img, 8), run(img, 1)
+    np.testing.assert_allclose(run(turned, 8)["CR"], np.rot90(tta["CR"]), atol=1e-5)
+    assert np.abs(run(turned, 1)["CR"] - np.rot90(plain["CR"])).max() > 1e-2
+    assert tta.meta["tta"] == 8 and tta.to_hdu().header["TTA"] == 8 and plain.to_hdu().header["TTA"] == 1
+    with pytest.raises(BadInputError, match="tta must be one of 1, 2, 4, 8"):
+        detect_contaminants(img, model=path, tta=3)
+
+
 def test_products_and_bad_arguments(tiny_model, tmp_path):
     path, _ = tiny_model
     res = detect_contaminants(noise_image((64, 64)), model=path, classes=["CR", "TRL"])
@@ -132,11 +146,11 @@ def test_cli_multi_extension_cube_and_outputs(tiny_model, tmp_path):
                   fits.ImageHDU(np.stack([noise_image((64, 64), seed=1), noise_image((64, 64), seed=2)]), name="CCD2")
                   ]).writeto(mef)
     res = run_cli("contaminants", mef, "--model", path, "--classes", "CR,SAT", "--output", "bitmask",
-                  "-o", tmp_path / "out.fits", "--regions", tmp_path / "out.reg")
+                  "-o", tmp_path / "out.fits", "--regions", tmp_path / "out.reg", "--tta", "2")
     assert res.returncode == 0, res.stderr
     with fits.open(tmp_path / "out.fits") as hdul:
         assert len(hdul) == 4 and [h.header["SRCHDU"] for h in hdul[1:]] == ["1", "2", "2"]
-        assert hdul[1].data.dtype.kind == "i"
+        assert hdul[1].data.dtype.kind == "i" and hdul[1].header["TTA"] == 2
     assert (tmp_path / "out.reg").exists()
 
 
