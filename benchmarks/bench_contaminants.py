@@ -14,6 +14,8 @@ Methods (``--methods``):
 * ``ours``: ``astrodl contaminants FRAME -o OUT --quiet`` from the glue-astrodl venv (the
   full CLI: read, tiled inference, prior shift, FITS write); the 14-plane probability cube
   is read back with ``fits.getdata(OUT)``.
+* ``ours-tta``: the same with ``--tta 8`` (logits averaged over the eight rotations and
+  flips of each tile: about 8x the network's time).
 * ``astroscrappy``: ``astroscrappy.detect_cosmics`` (L.A.Cosmic) on the bias-subtracted
   frame with ``gain``, ``readnoise`` and ``satlevel`` from the header, other parameters at
   their defaults. A boolean mask: one TPR/FPR point.
@@ -63,7 +65,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-ALL_METHODS = ("ours", "astroscrappy", "deepcr", "cosmicconn", "maximask")
+ALL_METHODS = ("ours", "ours-tta", "astroscrappy", "deepcr", "cosmicconn", "maximask")
 TARGET_WALL_S = 5.0
 TARGET_RSS_MB = 1500.0  # 1.5 GB, 1 MB = 1e6 bytes
 TARGET_CR_TPR = 0.95  # at FPR 1e-4
@@ -344,11 +346,12 @@ def main(argv=None):
         # ----------------------------------------------------------- the runs
         runs = []  # (key, label, cmd, product, kind)
         for m in methods:
-            if m == "ours":
-                out = tmp / "ours" / "frame_contaminants.fits"
+            if m in ("ours", "ours-tta"):
+                tta = ["--tta", "8"] if m == "ours-tta" else []
+                out = tmp / m / "frame_contaminants.fits"
                 cmd = ([astrodl] if astrodl else [sys.executable, "-m", "glue_astrodl.cli"]) + [
-                    "contaminants", str(frame), "-o", str(out), "--quiet", "--overwrite", "--model", args.model]
-                runs.append(("ours", "astrodl contaminants (CLI, 14 classes)", cmd, out, "cube"))
+                    "contaminants", str(frame), "-o", str(out), "--quiet", "--overwrite", "--model", args.model, *tta]
+                runs.append((m, f"astrodl contaminants (CLI, 14 classes{', --tta 8' if tta else ''})", cmd, out, "cube"))
             elif m == "astroscrappy":
                 out = tmp / "astroscrappy" / "mask.npy"
                 runs.append(("astroscrappy", "astroscrappy detect_cosmics (CR mask)",
@@ -446,6 +449,7 @@ def render(args, cores, hdr, meta, truth, n_bright, results, failures, t_sim):
     L = []
     ours = next((r for r in results if r["key"] == "ours"), None)
     mm = next((r for r in results if r["key"] == "maximask"), None)
+    tta = next((r for r in results if r["key"] == "ours-tta"), None)
     L.append(f"# Contaminant detection, {args.size}x{args.size} frame\n")
     L.append(f"- {time.strftime('%Y-%m-%d')}, {platform.node()}: {cores} cores (`nproc`), {args.threads} threads "
              f"per measured process, CPU only, Python {platform.python_version()}")
@@ -487,15 +491,19 @@ def render(args, cores, hdr, meta, truth, n_bright, results, failures, t_sim):
         L.append("\nPer-class ROC AUC (positives: the class's pixels; negatives: every other pixel)"
                  + (f", on a fixed random subset of {args.auc_pixels:.0f} pixels" if args.auc_pixels else "")
                  + ":\n")
-        L.append("| class | truth pixels | ours | MaxiMask | ours - MaxiMask |")
-        L.append("|---|---:|---:|---:|---:|")
+        L.append("| class | truth pixels | ours | MaxiMask | ours - MaxiMask |"
+                 + (" ours --tta 8 | --tta 8 - MaxiMask |" if tta else ""))
+        L.append("|---|---:|---:|---:|---:|" + ("---:|---:|" if tta else ""))
         for k, c in enumerate(CLASSES):
             a = ours["auc"].get(c) if ours else None
             b = mm["auc"].get(c) if mm else None
-            d = f"{a - b:+.4f}" if a is not None and b is not None else "—"
             absent = "absent" if not truth[k].any() else None
-            L.append(f"| {c} | {int(truth[k].sum())} | {_fmt(a, '.4f', absent or '—')} | "
-                     f"{_fmt(b, '.4f', absent or '—')} | {d} |")
+            auc = lambda v: _fmt(v, ".4f", absent or "—")  # noqa: E731
+            diff = lambda v: f"{v - b:+.4f}" if v is not None and b is not None else "—"  # noqa: E731
+            row = f"| {c} | {int(truth[k].sum())} | {auc(a)} | {auc(b)} | {diff(a)} |"
+            if tta:
+                row += f" {auc(tta['auc'].get(c))} | {diff(tta['auc'].get(c))} |"
+            L.append(row)
 
     if ours:
         L.append("\nTargets (issue) for ours:\n")

@@ -171,9 +171,12 @@ def test_priors_thresholds_and_api_run(raw_fits):
     plg._obj.vue_set_prior({"name": "TRL", "value": "abc"})  # typed in the table
     assert len(s.errors()) == 1 and "\n" not in s.errors()[0]
 
-    result = plg.run(classes=["CR", "TRL"], thresholds={"TRL": 0.2})
+    with pytest.raises(BadInputError, match="tta must be one of"):
+        plg.tta = 3
+    result = plg.run(classes=["CR", "TRL"], thresholds={"TRL": 0.2}, tta=2)
     expected = detect_contaminants(fits.getdata(raw_fits), fits.getheader(raw_fits), classes=["CR", "TRL"],
-                                   priors={"CR": 0.01})
+                                   priors={"CR": 0.01}, tta=2)
+    assert plg.tta == 2 and result.meta["tta"] == 2
     assert result.thresholds["TRL"] == 0.2
     np.testing.assert_allclose(result.probabilities, expected.probabilities, atol=1e-6)
     masks = dict(zip(["CR", "TRL"], expected.masks({"TRL": 0.2})))
