@@ -6,8 +6,12 @@ line that names the input and the problem; the CLI prints it and exits with code
 viewers show it in a snackbar.
 """
 
-__all__ = ["BadInputError"]
+__all__ = ["BadInputError", "Cancelled"]
 
 
 class BadInputError(ValueError):
     """Input the user can fix; ``str(err)`` is a one-line explanation."""
+
+
+class Cancelled(RuntimeError):
+    """Raised when a progress callback asks long work to stop."""

@@ -19,12 +19,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .device import autocast, resolve_device
+from .errors import Cancelled
 
 __all__ = ["tile_windows", "tiled_inference", "Cancelled"]
-
-
-class Cancelled(RuntimeError):
-    """Raised when a progress callback asks to stop."""
 
 
 def _axis(n, tile, overlap):

@@ -8,9 +8,7 @@ from jdaviz.core.template_mixin import DatasetSelectMixin, PluginTemplateMixin, 
 from jdaviz.core.user_api import PluginUserApi
 from traitlets import Any, Bool, Dict, Int, List, Unicode, observe, validate
 
-from ..core.device import describe_device
 from ..core.errors import BadInputError
-from ..core.symmetry import SYMMETRIES
 from ..core.taxonomy import CLASSES, COLOURS, DEFAULT_PRIORS, DESCRIPTIONS
 from ..core.weights import find_model
 from ..glue.detect import CONTAMINANT_CLASSES
@@ -61,7 +59,8 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
       prior resets that class's threshold to this default.
     * ``tta``: test-time augmentation, the number of rotations/flips of the image averaged
       (1, 2, 4 or 8; the switch sets 8): more accurate, that many times slower. Default 1.
-    * ``device``, ``model_name`` (read-only): where inference runs, which model.
+    * ``device``, ``model_name`` (read-only): where inference runs (described once the
+      plugin is opened or run, so that torch is not imported at app start), which model.
     * ``flagged`` (read-only): fraction of pixels flagged per class by the last run.
     * ``result`` (read-only): the last `ContaminantDetection`.
     * :meth:`run`, :meth:`cancel`, :meth:`export_regions`.
@@ -95,10 +94,6 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         self.dataset.add_filter("is_image_not_spectrum", "not_from_this_plugin")
         self._card = find_model(MODEL)
         self.model_name = f"{self._card.name} {self._card.version}"
-        try:
-            self.device = describe_device()
-        except BadInputError as err:  # e.g. ASTRODL_DEVICE=cuda without CUDA: Run will say so too
-            self.device = str(err)
         self.classes = SelectPluginComponent(self, items="classes_items", selected="classes_selected",
                                              multiselect="classes_multiselect", manual_options=list(CLASSES))
         self.classes.selected = list(CONTAMINANT_CLASSES)
@@ -126,8 +121,22 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
     def _valid_thresholds(self, proposal):
         return _merged(self.thresholds, proposal["value"], "threshold", lambda t: 0.0 <= t <= 1.0, "[0, 1]")
 
+    @observe("plugin_opened")
+    def _describe_device(self, *args):
+        """Shown once the plugin is opened (or run): torch is not imported at app start."""
+        if self.device:
+            return
+        from ..core.device import describe_device
+
+        try:
+            self.device = describe_device()
+        except BadInputError as err:  # e.g. ASTRODL_DEVICE=cuda without CUDA: Run will say so too
+            self.device = str(err)
+
     @validate("tta")
     def _valid_tta(self, proposal):
+        from ..core.symmetry import SYMMETRIES
+
         if proposal["value"] not in SYMMETRIES:
             raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))}, got {proposal['value']}")
         return proposal["value"]
@@ -177,6 +186,7 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         priors = {c: self.priors[c] for c in classes}
         thresholds = {c: self.thresholds[c] for c in classes}
         tta = self.tta
+        self._describe_device()
 
         def work(callback):
             if data is None:

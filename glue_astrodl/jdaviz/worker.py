@@ -2,7 +2,7 @@
 
 The UI's Run button starts the task in a worker thread, so the app stays responsive;
 the task reports ``callback(done, total)`` after each batch of tiles (progress bar) and
-stops at the next one once Cancel is pressed (`glue_astrodl.core.tiling.Cancelled`).
+stops at the next one once Cancel is pressed (`glue_astrodl.core.errors.Cancelled`).
 Results are added to the app only when the task completes and Cancel was not pressed.
 The outcome reaches the user as a one-line snackbar message, errors included; the
 Python API runs the same code in the calling thread and raises the error as well.
@@ -16,8 +16,7 @@ from ipyvuetify import VuetifyTemplate
 from jdaviz.core.events import SnackbarMessage
 from traitlets import Bool, Float, TraitError, Unicode
 
-from ..core.errors import BadInputError
-from ..core.tiling import Cancelled
+from ..core.errors import BadInputError, Cancelled
 from ..glue.tools import one_line
 
 __all__ = ["BackgroundRunMixin"]

@@ -19,8 +19,6 @@ from ..core.errors import BadInputError
 from ..core.normalise import estimate_background
 from ..core.psf import fwhm_from_header, psf_kernel
 from ..core.significance import fit_source_posterior, null_scale, sample_finite
-from ..core.tiling import tiled_inference
-from ..models.matched_filter import MatchedFilter
 from .fwhm import estimate_fwhm
 from .inputs import as_image
 
@@ -148,6 +146,10 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
     -------
     SourceDetection
     """
+    # torch is imported here, not with the module, so that viewers start without it
+    from ..core.tiling import tiled_inference
+    from ..models.matched_filter import MatchedFilter
+
     img = as_image(image, header, wcs, hdu=hdu, plane=plane)
     mesh = estimate_background(img.data, box=box)
     if psf is None and fwhm is None:
