@@ -148,8 +148,9 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
     tta : int
         Test-time augmentation: average the network's logits over this many symmetries
         of the square (1 = off, 2, 4 or 8), at that many times the network's cost. All
-        eight raise every class's held-out AUC (e.g. P 0.949 -> 0.954) and the cosmic-ray
-        true-positive rate at a false-positive rate of 1e-4 by about 0.05.
+        eight raise every class's held-out AUC (e.g. P 0.949 -> 0.954) and, on the benchmark
+        frame, the cosmic-ray true-positive rate at a false-positive rate of 1e-4 from 0.667
+        to 0.704.
     """
     # torch is imported here, not with the module, so that viewers start without it
     from ..core.calibrated_net import CalibratedSigmoid

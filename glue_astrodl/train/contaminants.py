@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..core.calibration import (expected_calibration_error, fit_platt, mcc_optimal_threshold,
-                                prior_shift_sigmoid, reliability_curve, roc_auc, tpr_at_fpr)
+                                plot_reliability, prior_shift_sigmoid, reliability_curve, roc_auc, tpr_at_fpr)
 from ..core.device import resolve_device
 from ..core.normalise import asinh_stretch, robust_level_noise
 from ..core.taxonomy import CLASSES, DEFAULT_PRIORS
@@ -180,12 +180,8 @@ def plot_held_out(logits, bits, scales, priors, path, max_pixels=8_000_000, seed
     classes = _held_out_classes(logits, bits, scales, priors, max_pixels, seed)
     for i, (ax, (name, y, z, p)) in enumerate(zip(axes.flat[1:], classes)):
         roc.plot(grid, tpr_at_fpr(y, z, grid), ls="-" if i < 10 else "--", label=f"{name} {roc_auc(y, z):.3f}")
-        curve = reliability_curve(y, p, n_bins=10)
-        ok = curve.counts > 0
-        ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
-        ax.plot(curve.mean_predicted[ok], curve.observed_frequency[ok], "o-", ms=3)
-        ax.set(xlim=(0, 1), ylim=(0, 1), title=f"{name}: ECE {expected_calibration_error(y, p):.4f}, "
-               f"{int(y.sum())} px", xlabel="predicted probability", ylabel="observed frequency")
+        plot_reliability(reliability_curve(y, p, n_bins=10), ax=ax).get_legend().remove()
+        ax.set_title(f"{name}: ECE {expected_calibration_error(y, p):.4f}, {int(y.sum())} px")
     roc.set(xscale="log", xlim=(1e-6, 1), ylim=(0, 1.01), title="ROC (AUC in legend)",
             xlabel="false-positive rate", ylabel="true-positive rate")
     roc.legend(fontsize=7, loc="lower right")
