@@ -227,19 +227,17 @@ def cr_scores(score, cr, bg, bright):
     the AUC; CR vs defect-free pixels."""
     import numpy as np
 
-    from glue_astrodl.core.calibration import roc_curve, tpr_at_fpr
+    from glue_astrodl.core.calibration import roc_auc, tpr_at_fpr
 
     score = np.asarray(score)
     sel = cr | bg
     y, s = cr[sel], score[sel]
     tpr = tpr_at_fpr(y, s, list(FPRS))
     tpr_bright = tpr_at_fpr(bright[bright | bg], score[bright | bg], [FPRS[0]])[0]
-    fpr_c, tpr_c, _ = roc_curve(y, s)
-    auc = float(np.sum(np.diff(fpr_c) * (tpr_c[1:] + tpr_c[:-1])) * 0.5)
+    auc = float(roc_auc(y, s))
     # thin the curve for the plot/JSON: keep points on a log grid in FPR
     grid = np.unique(np.concatenate([np.logspace(-6, 0, 241), [0.0]]))
-    last = np.append(fpr_c[1:] != fpr_c[:-1], True)
-    thin = np.interp(grid, fpr_c[last], tpr_c[last])
+    thin = tpr_at_fpr(y, s, grid)
     return dict(tpr=[float(v) for v in tpr], tpr_bright=float(tpr_bright), auc=auc,
                 curve=[grid.tolist(), thin.tolist()])
 

@@ -158,6 +158,8 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
     from ..core.symmetry import SYMMETRIES, DihedralMean
     from ..core.tiling import tiled_inference
 
+    if tta not in SYMMETRIES:
+        raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))} (symmetries averaged), got {tta!r}")
     img = as_image(image, header, wcs, hdu=hdu, plane=plane)
     device = str(resolve_device(device))
     net, card = _model(str(model), device)
@@ -168,8 +170,6 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
         raise BadInputError(f"unknown class(es) {', '.join(unknown)}; the model knows {', '.join(outputs)}")
     if (n_in := card.arch_kwargs.get("in_channels", 1)) != 1:
         raise BadInputError(f"{img.name}: model {card.name} needs {n_in} bands, got 1 image")
-    if tta not in SYMMETRIES:
-        raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))} (symmetries averaged), got {tta!r}")
     priors = _check_priors(dict(DEFAULT_PRIORS, **(priors or {})))
     priors = {c: priors[c] for c in classes}
     level, noise = robust_level_noise(img.data)
