@@ -205,7 +205,7 @@ def planes_by_name(path):
     """``{class: plane}`` of a MaxiMask-style cube (ours or MaxiMask's), via ``<CLASS>_DIM``."""
     from astropy.io import fits
 
-    from glue_astrodl.core.taxonomy import CLASSES
+    from glue_astrodl.tasks.contaminant_classes import CLASSES
 
     with fits.open(path, memmap=False) as hdul:
         hdu = next(h for h in hdul if h.data is not None and h.data.ndim == 3)
@@ -296,7 +296,7 @@ def main(argv=None):
     import numpy as np
     from astropy.io import fits
 
-    from glue_astrodl.core.taxonomy import CLASSES
+    from glue_astrodl.tasks.contaminant_classes import CLASSES
     from glue_astrodl.sim import ContaminantConfig, simulate_contaminant_frame
 
     env = dict(os.environ)
@@ -442,7 +442,7 @@ def main(argv=None):
 
 
 def render(args, cores, hdr, meta, truth, n_bright, results, failures, t_sim):
-    from glue_astrodl.core.taxonomy import CLASSES
+    from glue_astrodl.tasks.contaminant_classes import CLASSES
 
     L = []
     ours = next((r for r in results if r["key"] == "ours"), None)

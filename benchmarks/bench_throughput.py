@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve()
 def _frame(size, seed):
     import numpy as np
 
-    from glue_astrodl.core.taxonomy import CLASSES
+    from glue_astrodl.tasks.contaminant_classes import CLASSES
     from glue_astrodl.sim import simulate_contaminant_frame
 
     base = simulate_contaminant_frame((min(size, 2048),) * 2, seed=seed, classes=list(CLASSES)).image

@@ -55,7 +55,7 @@ def _contaminants(outdir, size, seed, progress):
     from regions import Regions
 
     from .core.calibration import roc_auc
-    from .core.taxonomy import CLASSES
+    from .tasks.contaminant_classes import CLASSES
     from .io.quicklook import quicklook_contaminants
     from .io.regions import write_regions
     from .sim import simulate_contaminant_frame

@@ -12,7 +12,7 @@ import pytest
 from astropy.io import fits
 
 from glue_astrodl.core.calibration import expected_calibration_error, roc_auc
-from glue_astrodl.core.taxonomy import CLASSES
+from glue_astrodl.tasks.contaminant_classes import CLASSES
 from glue_astrodl.sim import simulate_contaminant_tile
 from glue_astrodl.tasks.contaminants import detect_contaminants
 

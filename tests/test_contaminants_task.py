@@ -12,8 +12,9 @@ from conftest import noise_image, run_cli, write_fits
 
 from glue_astrodl.core.calibration import prior_shift_sigmoid
 from glue_astrodl.core.errors import BadInputError
-from glue_astrodl.core.taxonomy import BITS, CLASSES, DEFAULT_PRIORS
+from glue_astrodl.tasks.contaminant_classes import BITS, CLASSES, DEFAULT_PRIORS
 from glue_astrodl.core.weights import save_model
+from glue_astrodl.models.registry import ARCHITECTURES
 from glue_astrodl.models.contaminant_net import ContaminantNet
 from glue_astrodl import detect_contaminants
 from glue_astrodl.tasks.contaminants import parse_priors
@@ -29,7 +30,7 @@ def tiny_model(tmp_path_factory):
             "outputs": list(CLASSES), "training_priors": {c: 0.1 for c in CLASSES},
             "default_priors": dict(DEFAULT_PRIORS), "thresholds": {c: 0.5 for c in CLASSES},
             "receptive_field_overlap": 32}
-    save_model(net, d / "tiny-contaminants", card)
+    save_model(net, d / "tiny-contaminants", card, architectures=ARCHITECTURES)
     return d / "tiny-contaminants.safetensors", net
 
 
@@ -57,7 +58,7 @@ def test_card_calibration_is_applied_before_the_prior_shift(tiny_model, tmp_path
     path, net = tiny_model
     card = json.loads(path.with_suffix(".json").read_text())
     card.update(name="tiny-calibrated", calibration={"CR": [2.0, -1.0]})
-    calibrated = save_model(net, tmp_path / "tiny-calibrated", {k: v for k, v in card.items() if k != "weights_sha256"})
+    calibrated = save_model(net, tmp_path / "tiny-calibrated", {k: v for k, v in card.items() if k != "weights_sha256"}, architectures=ARCHITECTURES)
     img = noise_image((64, 64))
     res = detect_contaminants(img, model=tmp_path / "tiny-calibrated.safetensors", classes=["CR", "TRL"],
                               priors={"CR": 1e-3}, tile=64)

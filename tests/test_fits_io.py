@@ -8,7 +8,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from glue_astrodl.core.errors import BadInputError
-from glue_astrodl.io.atomic import atomic_path
+from glue_astrodl.core.atomic import atomic_path
 from glue_astrodl.io.fits import read_image, write_bitmask, write_mask, write_probability_cube
 from glue_astrodl.sim import make_wcs
 

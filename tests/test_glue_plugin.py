@@ -10,7 +10,7 @@ from glue.core import Data, DataCollection
 from regions import Regions
 from scipy import ndimage
 
-from glue_astrodl.core.taxonomy import COLOURS
+from glue_astrodl.tasks.contaminant_classes import COLOURS
 from glue_astrodl.tasks.contaminants import ContaminantDetection, detect_contaminants
 
 

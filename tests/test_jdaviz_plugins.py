@@ -15,7 +15,7 @@ from astropy.io import fits
 from regions import Regions
 
 from glue_astrodl.core.errors import BadInputError
-from glue_astrodl.core.taxonomy import CLASSES, COLOURS
+from glue_astrodl.tasks.contaminant_classes import CLASSES, COLOURS
 from glue_astrodl.tasks.contaminants import default_thresholds, detect_contaminants
 from glue_astrodl.tasks.sources import detect_sources
 

@@ -8,7 +8,7 @@ from astropy.wcs import WCS
 from scipy import ndimage
 
 from glue_astrodl.core.psf import gaussian_psf, moffat_psf
-from glue_astrodl.core.taxonomy import CLASSES
+from glue_astrodl.tasks.contaminant_classes import CLASSES
 from glue_astrodl.sim.contaminants import (PRESENCE_RANGE, ContaminantConfig, ContaminantTile,
                                            class_fractions, simulate_contaminant_frame,
                                            simulate_contaminant_tile, tile_batch)

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from glue_astrodl.core.taxonomy import CLASSES
+from glue_astrodl.tasks.contaminant_classes import CLASSES
 from glue_astrodl.core.weights import load_model
+from glue_astrodl.models.registry import ARCHITECTURES
 from glue_astrodl.train.contaminants import (evaluate_saved, make_set, pixel_weights, train_contaminants,
                                              unpack_masks)
 
@@ -40,7 +41,7 @@ def test_tiny_training_run_loss_falls_and_card_loads(tmp_path):
     assert set(card["training_priors"]) == set(CLASSES) and all(0 < p < 1 for p in card["training_priors"].values())
     assert card["training_command"].startswith("python -m glue_astrodl.train contaminants")
     assert set(card["calibration"]) <= set(CLASSES) and np.isfinite(list(card["calibration"].values())).all()
-    loaded, loaded_card = load_model(tmp_path / "tiny.safetensors")
+    loaded, loaded_card = load_model(tmp_path / "tiny.safetensors", architectures=ARCHITECTURES)
     assert loaded_card.outputs == list(CLASSES)
     x = np.random.default_rng(0).normal(size=(1, 1, 64, 64)).astype(np.float32)
     with torch.inference_mode():
@@ -77,7 +78,7 @@ def test_fine_tuning_records_the_whole_recipe(tmp_path):
                                         "python -m glue_astrodl.train contaminants --steps 4 --batch 4 --tile 64 "
                                         "--n-train 24 --n-val 4 --lr 0.01 --seed 4 --boost HP=3 "
                                         f"--init {tmp_path / 'stage1'}.safetensors")
-    loaded, _ = load_model(tmp_path / "stage2.safetensors")
-    stage1, _ = load_model(tmp_path / "stage1.safetensors")
+    loaded, _ = load_model(tmp_path / "stage2.safetensors", architectures=ARCHITECTURES)
+    stage1, _ = load_model(tmp_path / "stage1.safetensors", architectures=ARCHITECTURES)
     changed = [not torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), stage1.state_dict().values())]
     assert any(changed)  # it trained on

@@ -17,7 +17,7 @@ from glue_astrodl.core.weights import (
     save_model,
     weights_dirs,
 )
-from glue_astrodl.models.registry import architectures, get_architecture, register_architecture
+from glue_astrodl.models.registry import ARCHITECTURES, architectures, get_architecture, register_architecture
 
 ARCH = "test-tinyconv"
 
@@ -56,7 +56,7 @@ def saved(tmp_path):
         model.bn.running_mean.uniform_(-1, 1)
         model.bn.running_var.uniform_(0.5, 2)
     model.eval()
-    card = save_model(model, tmp_path / "tiny", _card())
+    card = save_model(model, tmp_path / "tiny", _card(), architectures=ARCHITECTURES)
     return model, card, tmp_path
 
 
@@ -114,14 +114,14 @@ def _same_outputs(a, b, dtype=torch.float32):
 
 def test_load_by_path(saved):
     model, card, tmp_path = saved
-    loaded, lcard = load_model(tmp_path / "tiny.safetensors")
+    loaded, lcard = load_model(tmp_path / "tiny.safetensors", architectures=ARCHITECTURES)
     assert isinstance(loaded, TinyConv) and not loaded.training
     assert lcard.name == "tiny" and lcard.outputs == ["background", "source"]
     _same_outputs(model, loaded)
     # explicit card as a dict, and the .json card path itself
-    loaded2, _ = load_model(str(tmp_path / "tiny.safetensors"), card=card.data)
+    loaded2, _ = load_model(str(tmp_path / "tiny.safetensors"), card=card.data, architectures=ARCHITECTURES)
     _same_outputs(model, loaded2)
-    loaded3, _ = load_model(tmp_path / "tiny.json")
+    loaded3, _ = load_model(tmp_path / "tiny.json", architectures=ARCHITECTURES)
     _same_outputs(model, loaded3)
 
 
@@ -129,7 +129,7 @@ def test_load_by_name_and_list(saved, monkeypatch):
     model, card, tmp_path = saved
     monkeypatch.setenv("ASTRODL_WEIGHTS_PATH", str(tmp_path))
     assert weights_dirs()[-1] == tmp_path and weights_dirs()[0].name == "weights"
-    loaded, lcard = load_model("tiny", dtype=torch.float64)
+    loaded, lcard = load_model("tiny", dtype=torch.float64, architectures=ARCHITECTURES)
     assert next(loaded.parameters()).dtype == torch.float64
     _same_outputs(model.double(), loaded, torch.float64)
 
@@ -158,7 +158,7 @@ def test_checksum_mismatch(saved):
     raw[-3] ^= 0xFF
     path.write_bytes(bytes(raw))
     with pytest.raises(BadInputError, match="checksum") as err:
-        load_model(path)
+        load_model(path, architectures=ARCHITECTURES)
     msg = _one_line(err)
     assert str(path) in msg and "expected" in msg
 
@@ -167,13 +167,13 @@ def test_unknown_name(monkeypatch, saved):
     _, _, tmp_path = saved
     monkeypatch.setenv("ASTRODL_WEIGHTS_PATH", str(tmp_path))
     with pytest.raises(BadInputError, match="no-such-model") as err:
-        load_model("no-such-model")
+        load_model("no-such-model", architectures=ARCHITECTURES)
     assert "tiny" in _one_line(err)  # lists available models
 
 
 def test_missing_weights_file(tmp_path):
     with pytest.raises(BadInputError, match="not found") as err:
-        load_model(tmp_path / "nothing.safetensors")
+        load_model(tmp_path / "nothing.safetensors", architectures=ARCHITECTURES)
     _one_line(err)
 
 
@@ -181,7 +181,7 @@ def test_unknown_architecture(saved):
     _, _, tmp_path = saved
     _rewrite_card(tmp_path, architecture="no-such-arch")
     with pytest.raises(BadInputError, match="no-such-arch") as err:
-        load_model(tmp_path / "tiny.safetensors")
+        load_model(tmp_path / "tiny.safetensors", architectures=ARCHITECTURES)
     assert ARCH in _one_line(err)  # lists known architectures
 
 
@@ -190,7 +190,7 @@ def test_missing_required_key(saved, key):
     _, _, tmp_path = saved
     _rewrite_card(tmp_path, **{key: None})
     with pytest.raises(BadInputError, match=key) as err:
-        load_model(tmp_path / "tiny.safetensors")
+        load_model(tmp_path / "tiny.safetensors", architectures=ARCHITECTURES)
     assert "tiny.json" in _one_line(err)
 
 
@@ -198,7 +198,7 @@ def test_invalid_card_json(saved):
     _, _, tmp_path = saved
     (tmp_path / "tiny.json").write_text("{oops")
     with pytest.raises(BadInputError, match="JSON") as err:
-        load_model(tmp_path / "tiny.safetensors")
+        load_model(tmp_path / "tiny.safetensors", architectures=ARCHITECTURES)
     _one_line(err)
 
 
@@ -206,7 +206,7 @@ def test_state_dict_mismatch(saved):
     _, _, tmp_path = saved
     _rewrite_card(tmp_path, arch_kwargs={"in_channels": 1, "width": 8, "n_out": 2})
     with pytest.raises(BadInputError, match="shape mismatch") as err:
-        load_model(tmp_path / "tiny.safetensors")
+        load_model(tmp_path / "tiny.safetensors", architectures=ARCHITECTURES)
     assert "tiny.safetensors" in _one_line(err)
 
 
@@ -214,19 +214,19 @@ def test_bad_arch_kwargs(saved):
     _, _, tmp_path = saved
     _rewrite_card(tmp_path, arch_kwargs={"depth": 3})
     with pytest.raises(BadInputError, match="arch_kwargs") as err:
-        load_model(tmp_path / "tiny.safetensors")
+        load_model(tmp_path / "tiny.safetensors", architectures=ARCHITECTURES)
     _one_line(err)
 
 
 def test_save_rejects_bad_cards(tmp_path):
     model = TinyConv()
     with pytest.raises(BadInputError, match="unknown architecture"):
-        save_model(model, tmp_path / "a", _card(architecture="no-such-arch"))
+        save_model(model, tmp_path / "a", _card(architecture="no-such-arch"), architectures=ARCHITECTURES)
     with pytest.raises(BadInputError, match="outputs"):
-        save_model(model, tmp_path / "a", {k: v for k, v in _card().items() if k != "outputs"})
+        save_model(model, tmp_path / "a", {k: v for k, v in _card().items() if k != "outputs"}, architectures=ARCHITECTURES)
     with pytest.raises(BadInputError, match="do not rebuild"):
-        save_model(model, tmp_path / "a", _card(arch_kwargs={"width": 8}))
+        save_model(model, tmp_path / "a", _card(arch_kwargs={"width": 8}), architectures=ARCHITECTURES)
     assert list(tmp_path.iterdir()) == []
     # architecture defaults to the model's registered name; a suffix on path is accepted
-    card = save_model(model, tmp_path / "b.safetensors", {k: v for k, v in _card().items() if k != "architecture"})
+    card = save_model(model, tmp_path / "b.safetensors", {k: v for k, v in _card().items() if k != "architecture"}, architectures=ARCHITECTURES)
     assert card.architecture == ARCH and (tmp_path / "b.json").is_file()

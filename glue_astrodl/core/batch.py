@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..io.atomic import remove_stale_parts
+from ..core.atomic import remove_stale_parts
 from .errors import BadInputError
 
 __all__ = ["Job", "JobResult", "run_job", "run_batch"]

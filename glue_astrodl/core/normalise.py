@@ -19,7 +19,7 @@ from scipy.ndimage import median_filter
 
 from .errors import BadInputError
 
-__all__ = ["BackgroundMesh", "estimate_background", "asinh_stretch", "robust_level_noise"]
+__all__ = ["BackgroundMesh", "estimate_background", "asinh_stretch", "robust_level_noise", "sky_mode_asinh", "NORMALISERS"]
 
 
 @dataclass
@@ -223,3 +223,20 @@ def _mode(values, noise):
             break
         level = float(np.median(near))
     return float(level)
+
+
+def sky_mode_asinh(image, softening=1.0):
+    """Normaliser ``"sky-mode-asinh"``: ``asinh((x - level) / (softening * noise))`` with the
+    frame's sky mode and pixel noise (`robust_level_noise`). A global (not local) background
+    keeps bright background, nebulosity and fringes visible to a network that must flag them.
+
+    Returns ``(preprocess, stats)``: ``preprocess(tile, window)`` for `tiled_inference`, and
+    ``{"level": ..., "noise": ...}``.
+    """
+    level, noise = robust_level_noise(image)
+    return (lambda tile, window: asinh_stretch(tile, level, noise, softening)), {"level": level, "noise": noise}
+
+
+#: Named input normalisers a model card can declare (``"normaliser": {"name": ..., **params}``):
+#: ``name -> f(image, **params) -> (preprocess(tile, window), stats)``.
+NORMALISERS = {"sky-mode-asinh": sky_mode_asinh}

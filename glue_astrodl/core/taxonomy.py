@@ -1,42 +1,65 @@
-"""Contaminant classes, in MaxiMask's order, with their single-mask bit codes.
+"""A classification scheme as one object: class names, descriptions, bit codes, colours, priors.
 
-Outputs interchange with MaxiMask: plane ``i`` of a probability cube is ``CLASSES[i]`` and
-a bit-mask ORs ``BITS[name]`` for every flagged class (BG, the clean background, is 0).
+Tasks that output per-class maps own a `Taxonomy` (the contaminant task owns MaxiMask's,
+`glue_astrodl.tasks.contaminant_classes.MAXIMASK`) and pass it to the FITS writers and the
+viewers, which therefore know nothing about any particular scheme.
 """
 
-__all__ = ["CLASSES", "BITS", "DESCRIPTIONS", "DEFAULT_PRIORS", "COLOURS"]
+from dataclasses import dataclass, field
 
-CLASSES = ("CR", "HCL", "DCL", "HP", "DP", "P", "TRL", "FR", "NEB", "SAT", "SP", "OV", "BBG", "BG")
+__all__ = ["Taxonomy"]
 
-BITS = {name: (0 if name == "BG" else 1 << i) for i, name in enumerate(CLASSES)}
 
-DESCRIPTIONS = {
-    "CR": "cosmic rays",
-    "HCL": "hot columns/lines",
-    "DCL": "dead columns/lines/clusters",
-    "HP": "hot pixels",
-    "DP": "dead pixels",
-    "P": "persistence",
-    "TRL": "satellite/aircraft trails",
-    "FR": "fringes",
-    "NEB": "nebulosity",
-    "SAT": "saturated pixels",
-    "SP": "diffraction spikes",
-    "OV": "overscan",
-    "BBG": "bright background",
-    "BG": "background (clean)",
-}
+@dataclass(frozen=True)
+class Taxonomy:
+    """Classes in plane order, with what the products and viewers need to show them.
 
-# Typical fraction of pixels of each class in survey frames, used as the default prior of
-# Bayes' prior correction (users override them per data set).
-DEFAULT_PRIORS = {
-    "CR": 5e-4, "HCL": 5e-4, "DCL": 5e-4, "HP": 5e-5, "DP": 5e-5, "P": 1e-3, "TRL": 1e-3,
-    "FR": 1e-2, "NEB": 1e-2, "SAT": 1e-3, "SP": 5e-4, "OV": 1e-2, "BBG": 2e-2, "BG": 0.95,
-}
+    Parameters
+    ----------
+    classes : tuple of str
+        Short class names in plane order (e.g. MaxiMask's ``"CR"``).
+    descriptions : dict
+        ``{class: long name}`` (e.g. ``"cosmic rays"``).
+    colours : dict
+        ``{class: hex colour}``, valid in ds9/CRTF and matplotlib.
+    default_priors : dict
+        ``{class: typical fraction of pixels}``, the default of Bayes' prior correction.
+    background : str, optional
+        The class meaning "none of the others" (no bit, no subset, no region).
+    bits : dict, optional
+        ``{class: bit code}`` of single-plane bit-masks; default ``1 << plane index``, and 0
+        for the background.
 
-# Display colours (hex, valid in ds9/CRTF and matplotlib), after the seed paper's scheme.
-COLOURS = {
-    "CR": "#e41a1c", "HCL": "#f0f0f0", "DCL": "#ffd92f", "HP": "#377eb8", "DP": "#4daf4a",
-    "P": "#40e0d0", "TRL": "#ff7f00", "FR": "#bdbdbd", "NEB": "#984ea3", "SAT": "#a65628",
-    "SP": "#f781bf", "OV": "#66c2a5", "BBG": "#fdb462", "BG": "#000000",
-}
+    Examples
+    --------
+    >>> t = Taxonomy(("A", "B", "BG"), {"A": "alpha", "B": "beta", "BG": "clean"},
+    ...              {"A": "#ff0000", "B": "#00ff00", "BG": "#000000"}, {"A": 0.1, "B": 0.1, "BG": 0.8}, "BG")
+    >>> t.bits
+    {'A': 1, 'B': 2, 'BG': 0}
+    >>> t.label("A"), t.foreground
+    ('A: alpha', ('A', 'B'))
+    """
+
+    classes: tuple
+    descriptions: dict
+    colours: dict
+    default_priors: dict
+    background: str = None
+    bits: dict = field(default=None)
+
+    def __post_init__(self):
+        if self.bits is None:
+            bits = {c: (0 if c == self.background else 1 << i) for i, c in enumerate(self.classes)}
+            object.__setattr__(self, "bits", bits)
+
+    @property
+    def foreground(self):
+        """Every class but the background, in plane order."""
+        return tuple(c for c in self.classes if c != self.background)
+
+    def label(self, name):
+        """``"CR: cosmic rays"``: the short name and what it means."""
+        return f"{name}: {self.descriptions[name]}" if name in self.descriptions else name
+
+    def __contains__(self, name):
+        return name in self.classes

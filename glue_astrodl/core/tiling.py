@@ -76,7 +76,7 @@ def _load_tile(image, window, preprocess):
 
 
 def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=None,
-                    preprocess=None, out=None, progress=False, desc="inference", callback=None):
+                    preprocess=None, out=None, postprocess=None, progress=False, desc="inference", callback=None):
     """Apply ``model`` to ``image`` tile by tile and return the stitched output.
 
     Parameters
@@ -89,8 +89,14 @@ def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=
         Tile side and the margin trimmed from inner tile edges (>= receptive-field radius).
     preprocess : callable, optional
         ``preprocess(tile, window) -> array (C', h, w)``, e.g. background subtraction.
-    out : array, shape (K, H, W), optional
-        Preallocated output (e.g. ``np.memmap``); allocated as float32 when omitted.
+    out : array, shape (K', H, W), optional
+        Preallocated output (e.g. ``np.memmap`` of a FITS file being written); allocated
+        (float32, or ``postprocess``'s dtype) when omitted.
+    postprocess : callable, optional
+        ``postprocess(values, window) -> array (K', h, w)`` applied to the kept part of each
+        tile's output before it is stored (``window`` = ``(y0, y1, x0, x1)`` in the image),
+        e.g. thresholding into masks, so that a product is made tile by tile without the
+        whole ``(K, H, W)`` float output ever existing.
     callback : callable, optional
         ``callback(done, total)`` after each batch; returning ``False`` cancels
         (raises `Cancelled`).
@@ -117,12 +123,15 @@ def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=
             with autocast(dev):
                 y = model(x)
             y = y.float().cpu().numpy()
-            if out is None:
-                out = np.empty((y.shape[1], height, width), dtype=np.float32)
             for j, i in enumerate(batch):
                 ry0, _, rx0, _ = read[i]
                 ky0, ky1, kx0, kx1 = keep[i]
-                out[:, ky0:ky1, kx0:kx1] = y[j, :, ky0 - ry0:ky1 - ry0, kx0 - rx0:kx1 - rx0]
+                values = y[j, :, ky0 - ry0:ky1 - ry0, kx0 - rx0:kx1 - rx0]
+                if postprocess is not None:
+                    values = postprocess(values, keep[i])
+                if out is None:
+                    out = np.empty((values.shape[0], height, width), dtype=values.dtype)
+                out[:, ky0:ky1, kx0:kx1] = values
             bar.update(len(batch))
             if callback is not None and callback(batch[-1] + 1, len(read)) is False:
                 bar.close()

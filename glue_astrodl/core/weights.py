@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glue_astrodl.core.errors import BadInputError
-from glue_astrodl.io.atomic import atomic_path
+from glue_astrodl.core.atomic import atomic_path
 
 __all__ = [
     "REQUIRED_KEYS",
@@ -262,16 +262,19 @@ def _state_dict_problems(expected, found):
     return "; ".join(parts)
 
 
-def _build(card, where):
-    """Instantiate the card's architecture with its ``arch_kwargs``."""
-    import glue_astrodl.models  # noqa: F401  (fills the architecture registry)
-    from glue_astrodl.models.registry import architectures, get_architecture
+def _build(card, where, architectures):
+    """Instantiate the card's architecture with its ``arch_kwargs``.
 
-    try:
-        cls = get_architecture(card.architecture)
-    except KeyError:
-        known = ", ".join(architectures()) or "none registered"
-        raise _bad(f"{where}: unknown architecture {card.architecture!r} (known: {known})") from None
+    ``architectures`` maps an architecture name to its ``nn.Module`` class (e.g.
+    `glue_astrodl.models.registry.ARCHITECTURES`): the registry is handed in, so this
+    module imports no model code.
+    """
+    if architectures is None:
+        raise _bad(f"{where}: no architecture registry given (pass architectures=)")
+    cls = architectures.get(card.architecture)
+    if cls is None:
+        known = ", ".join(sorted(architectures)) or "none registered"
+        raise _bad(f"{where}: unknown architecture {card.architecture!r} (known: {known})")
     try:
         return cls(**card.arch_kwargs)
     except (TypeError, ValueError) as err:
@@ -279,7 +282,7 @@ def _build(card, where):
                    f"{card.arch_kwargs!r} ({err})") from None
 
 
-def load_model(name_or_path, card=None, device="cpu", dtype=None):
+def load_model(name_or_path, card=None, device="cpu", dtype=None, architectures=None):
     """Load a model and return ``(model, card)``; the model is in eval mode on ``device``.
 
     ``name_or_path`` is a model name (searched in ``weights_dirs()``), a ``.safetensors``
@@ -300,7 +303,7 @@ def load_model(name_or_path, card=None, device="cpu", dtype=None):
         raise _bad(f"{path}: weights checksum mismatch (expected {expected[:12]}..., got {got[:12]}...); "
                    "the file is corrupt or not the one its model card describes")
 
-    model = _build(card, path)
+    model = _build(card, path, architectures)
     try:
         state = safetensors.torch.load_file(str(path), device="cpu")
     except Exception as err:  # safetensors raises its own SafetensorError / OSError
@@ -339,7 +342,7 @@ def _unwrap(model):
         model = inner
 
 
-def save_model(model, path, card):
+def save_model(model, path, card, architectures=None):
     """Write ``<path>.safetensors`` and ``<path>.json`` atomically; return the ``ModelCard``.
 
     ``card`` is a dict (or ``ModelCard``) with every required key except
@@ -350,16 +353,14 @@ def save_model(model, path, card):
     """
     import safetensors.torch
 
-    from glue_astrodl.models.registry import architecture_name
-
     model = _unwrap(model)
     base = _base_path(path)
     weights_path = base.parent / f"{base.name}{WEIGHTS_SUFFIX}"
     card_path = base.parent / f"{base.name}{CARD_SUFFIX}"
 
     data = dict(card.data if isinstance(card, ModelCard) else card)
-    if "architecture" not in data and architecture_name(model) is not None:
-        data["architecture"] = architecture_name(model)
+    if "architecture" not in data:
+        data["architecture"] = next((n for n, c in (architectures or {}).items() if c is type(model)), None)
     data.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     data["weights_sha256"] = "0" * 64  # placeholder for validation; replaced below
     _validate(data, card_path)
@@ -368,7 +369,7 @@ def save_model(model, path, card):
     except (TypeError, ValueError) as err:
         raise _bad(f"{card_path}: model card is not JSON-serialisable ({err})") from None
 
-    fresh = _build(ModelCard(data, card_path), card_path)
+    fresh = _build(ModelCard(data, card_path), card_path, architectures)
     if type(fresh) is not type(model):
         raise _bad(f"{card_path}: architecture {data['architecture']!r} is {type(fresh).__name__}, "
                    f"but the model is {type(model).__name__}")

@@ -8,7 +8,7 @@ pixel columns), and a subset of the pixels with P(source) >= ``subset_threshold`
 also selects the catalogue rows (and those of any other linked catalogue) lying on them.
 """
 
-from ..core.taxonomy import CLASSES, COLOURS
+from ..tasks.contaminant_classes import CLASSES, COLOURS
 from .links import catalogue_links, same_grid_links
 from .products import contaminant_hdus, hdus_data, image_input, source_hdus, table_data
 from .subsets import set_mask_subsets

@@ -15,7 +15,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..core.taxonomy import CLASSES
+from ..tasks.contaminant_classes import CLASSES
 from ..io.fits import celestial_wcs
 from .links import PRODUCT_KEY
 from .products import table_data

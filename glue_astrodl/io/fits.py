@@ -9,7 +9,7 @@ each with the input header (WCS included) and provenance keywords; all writes ar
 """
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from .. import __version__
 from ..core.errors import BadInputError
-from ..core.taxonomy import DESCRIPTIONS
-from .atomic import atomic_path
+from ..core.atomic import atomic_path
 
 __all__ = ["ImageData", "read_image", "image_hdu_indices", "product_header", "probability_hdu",
            "mask_hdu", "bitmask_hdu", "write_probability_cube", "write_mask", "write_bitmask", "write_hdus"]
@@ -39,7 +38,6 @@ class ImageData:
     path: str | None = None
     hdu: int | str = 0
     wcs_problem: str | None = None  # why ``wcs`` is None, for the user
-    notes: list = field(default_factory=list)
 
     @property
     def name(self):
@@ -164,10 +162,11 @@ def product_header(header=None, wcs=None, n_planes=None, **keywords):
     return out
 
 
-def _class_cards(header, classes, priors=None, thresholds=None, model=None, bits=None):
+def _class_cards(header, classes, priors=None, thresholds=None, model=None, bits=None, taxonomy=None):
     """Our ``CLASSn``/``PRIORn``/``THRESHn`` cards, plus MaxiMask's own per-class keywords
     (``CR = 'CR: cosmic rays'``, ``CR_DIM``, ``CR_PR``, ``CR_TH``, ``CR_SM``) for the
-    taxonomy classes, so files read like MaxiMask's outputs."""
+    classes of ``taxonomy`` (a `glue_astrodl.core.taxonomy.Taxonomy`), so files read like
+    MaxiMask's outputs."""
     for i, name in enumerate(classes, start=1):
         header[f"CLASS{i}"] = (name, f"plane {i} class")
         if priors is not None and name in priors:
@@ -175,13 +174,14 @@ def _class_cards(header, classes, priors=None, thresholds=None, model=None, bits
         if thresholds is not None and name in thresholds:
             header[f"THRESH{i}"] = (float(thresholds[name]), f"threshold of {name}")
     header["NCLASS"] = len(classes)
-    known = [c for c in (bits or classes) if c in DESCRIPTIONS]
+    descriptions = taxonomy.descriptions if taxonomy is not None else {}
+    known = [c for c in (bits or classes) if c in descriptions]
     if known:
         header["PRIORS"] = ("Yes" if priors else "No", "Whether prior modification was applied or not")
         header["THRESH"] = ("Yes" if bits or thresholds else "No", "Whether thresholding was applied or not")
         header["SMASK"] = ("Yes" if bits else "No", "Whether binary power mask was applied or not")
     for k, name in enumerate(known):
-        header[name] = f"{name}: {DESCRIPTIONS[name]}"
+        header[name] = taxonomy.label(name)
         header[f"{name}_DIM"] = (k, "plane index (MaxiMask convention)")
         if priors is not None and name in priors:
             header[f"{name}_PR"] = (float(priors[name]), f"{name} prior")
@@ -210,28 +210,28 @@ def _cube(data, dtype):
     return data[None] if data.ndim == 2 else data
 
 
-def probability_hdu(cube, classes, header=None, wcs=None, priors=None, thresholds=None, model=None):
+def probability_hdu(cube, classes, header=None, wcs=None, priors=None, thresholds=None, model=None, taxonomy=None):
     """ImageHDU of a float32 ``(K, H, W)`` probability cube with class names and provenance."""
     cube = _cube(cube, np.float32)
     hdr = product_header(header, wcs, n_planes=cube.shape[0], BUNIT="")
-    _class_cards(hdr, classes, priors, thresholds, model)
+    _class_cards(hdr, classes, priors, thresholds, model, taxonomy=taxonomy)
     return fits.ImageHDU(cube, hdr)
 
 
-def mask_hdu(masks, classes, header=None, wcs=None, thresholds=None, model=None):
+def mask_hdu(masks, classes, header=None, wcs=None, thresholds=None, model=None, taxonomy=None):
     """ImageHDU of uint8 ``(K, H, W)`` per-class masks (1 = flagged)."""
     masks = _cube(masks, np.uint8)
     hdr = product_header(header, wcs, n_planes=masks.shape[0])
-    _class_cards(hdr, classes, thresholds=thresholds, model=model)
+    _class_cards(hdr, classes, thresholds=thresholds, model=model, taxonomy=taxonomy)
     return fits.ImageHDU(masks, hdr)
 
 
-def bitmask_hdu(bitmask, bits, header=None, wcs=None, model=None):
+def bitmask_hdu(bitmask, bits, header=None, wcs=None, model=None, taxonomy=None):
     """ImageHDU of an int16 bit-mask; ``bits`` maps class name to its code (1, 2, 4, ...)."""
     hdr = product_header(header, wcs)
     for name, code in bits.items():
         hdr[f"BIT{int(np.log2(code)):02d}"] = (name, f"bit code {code}")
-    _class_cards(hdr, [], model=model, bits=bits)
+    _class_cards(hdr, [], model=model, bits=bits, taxonomy=taxonomy)
     del hdr["NCLASS"]
     return fits.ImageHDU(np.asarray(bitmask, dtype=np.int16), hdr)
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .atomic import atomic_path
+from ..core.atomic import atomic_path
 
 __all__ = ["quicklook_sources", "quicklook_contaminants"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from glue_astrodl.core.errors import BadInputError
-from glue_astrodl.io.atomic import atomic_path
+from glue_astrodl.core.atomic import atomic_path
 
 __all__ = ["probability_regions", "mask_regions", "write_regions", "REGION_FORMATS"]
 

@@ -9,7 +9,7 @@ from jdaviz.core.user_api import PluginUserApi
 from traitlets import Any, Bool, Dict, Int, List, Unicode, observe, validate
 
 from ..core.errors import BadInputError
-from ..core.taxonomy import CLASSES, COLOURS, DEFAULT_PRIORS, DESCRIPTIONS
+from ..tasks.contaminant_classes import CLASSES, COLOURS, DEFAULT_PRIORS, DESCRIPTIONS
 from ..core.weights import find_model
 from ..glue.detect import CONTAMINANT_CLASSES
 from ..glue.products import contaminant_hdus, image_input

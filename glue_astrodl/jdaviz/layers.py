@@ -10,7 +10,7 @@ markers; a re-run replaces them.
 
 import numpy as np
 
-from ..core.taxonomy import CLASSES, DESCRIPTIONS
+from ..tasks.contaminant_classes import CLASSES, DESCRIPTIONS
 from ..io.fits import celestial_wcs
 
 __all__ = ["result_viewers", "add_image_layers", "add_catalogue", "use_flag_map"]

@@ -10,11 +10,15 @@ and ``glue_astrodl/models/__init__.py`` imports those modules, so importing
 point one way: model modules -> registry) and does no file I/O.
 """
 
+from types import MappingProxyType
+
 from torch import nn
 
-__all__ = ["register_architecture", "get_architecture", "architectures", "architecture_name"]
+__all__ = ["ARCHITECTURES", "register_architecture", "get_architecture", "architectures", "architecture_name"]
 
 _ARCHITECTURES = {}
+#: Read-only ``{name: class}`` view of the registry, handed to `glue_astrodl.core.weights`.
+ARCHITECTURES = MappingProxyType(_ARCHITECTURES)
 
 
 def register_architecture(name):

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import fftconvolve
 
-from ..core.taxonomy import CLASSES
+from ..tasks.contaminant_classes import CLASSES
 from .detector_defects import (cosmic_rays, dead_columns, dead_pixels, hot_columns, hot_pixels,
                                saturate, significant)
 from .galaxies import bin_oversampled, sersic_oversampled

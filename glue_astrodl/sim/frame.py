@@ -7,7 +7,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from ..io.atomic import atomic_path
+from ..core.atomic import atomic_path
 
 __all__ = ["SimulatedFrame", "sky_sigma"]
 

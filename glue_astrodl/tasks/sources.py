@@ -21,13 +21,32 @@ from ..core.psf import fwhm_from_header, psf_kernel
 from ..core.significance import fit_source_posterior, null_scale, sample_finite
 from .fwhm import estimate_fwhm
 from .inputs import as_image
+from .masks import resolve_mask
+from .registry import IMAGE, Param, Task, fraction, positive, register_task
+from .results import IMAGE as IMAGE_LAYER
+from .results import PROBABILITY, Layer, Result, SubsetSpec
 
-__all__ = ["detect_sources", "SourceDetection"]
+__all__ = ["detect_sources", "SourceDetection", "TASK"]
+
+#: Flag bit of the ``flag`` column: masked pixels (``mask=``) within one FWHM of the source.
+FLAG_MASKED = 1
 
 
 @dataclass
-class SourceDetection:
-    """Result of `detect_sources`: maps on the input grid and the source table."""
+class SourceDetection(Result):
+    """Result of `detect_sources`: maps on the input grid and the source table (new rows).
+
+    Examples
+    --------
+    >>> from glue_astrodl import detect_sources
+    >>> from glue_astrodl.sim import simulate_point_sources
+    >>> frame = simulate_point_sources((128, 128), snr=(20,), n_per_snr=4, fwhm=2.5, seed=1)
+    >>> res = detect_sources(frame.image, frame.header)
+    >>> len(res.table), res.table.colnames[:3]
+    (4, ['id', 'x', 'y'])
+    >>> res.summary()  # doctest: +ELLIPSIS
+    '4 sources at S/N >= 5 (FWHM 2.5... px)'
+    """
 
     significance: np.ndarray  # (H, W) float32, S/N of a point source centred on each pixel
     probability: np.ndarray  # (H, W) float32, P(pixel holds source signal | significance)
@@ -37,33 +56,50 @@ class SourceDetection:
     psf: np.ndarray = None
     fwhm: float = None
     meta: dict = field(default_factory=dict)
+    table_kind = "rows"
+    subset_threshold = 0.5
 
-    def to_table(self):
-        return self.table
+    def layers(self):
+        return [Layer("significance", self.significance, IMAGE_LAYER, description="S/N of a point source here"),
+                Layer("P(source)", self.probability, PROBABILITY, description="P(pixel holds source signal)")]
 
-    def to_fits(self, path, overwrite=True):
-        """Probability cube (class SOURCE) + SIGNIFICANCE image + SOURCES table, atomically."""
-        from ..io.fits import product_header, write_probability_cube
+    def subsets(self):
+        return [SubsetSpec(f"P(source) >= {self.subset_threshold:g}", self.probability >= self.subset_threshold)]
+
+    def summary(self):
+        masked = f", {int((self.table['flag'] & FLAG_MASKED > 0).sum())} near masked pixels" if "flag" in \
+            self.table.colnames and self.meta.get("n_masked") else ""
+        note = f"; {self.meta['wcs_note']}" if self.meta.get("wcs_note") else ""
+        return (f"{len(self.table)} sources at S/N >= {self.meta['threshold']:g} (FWHM {self.fwhm:.2f} px)"
+                f"{masked}{note}")
+
+    def to_hdus(self, product=None):
+        """Probability cube (class SOURCE) + SIGNIFICANCE image + SOURCES table."""
+        from ..io.fits import probability_hdu, product_header
 
         sig_hdr = product_header(self.header, self.wcs, EXTNAME="SIGNIFICANCE", BUNIT="")
-        extra = [fits.ImageHDU(self.significance, sig_hdr, name="SIGNIFICANCE"),
-                 fits.table_to_hdu(self._fits_table())]
-        extra[1].name = "SOURCES"
-        return write_probability_cube(path, self.probability, ["SOURCE"], self.header, self.wcs,
-                                      priors={"SOURCE": self.meta["prior"]}, extra_hdus=extra,
-                                      overwrite=overwrite)
+        table = fits.table_to_hdu(self._fits_table())
+        table.name = "SOURCES"
+        return [probability_hdu(self.probability, ["SOURCE"], self.header, self.wcs, priors={"SOURCE": self.meta["prior"]}),
+                fits.ImageHDU(self.significance, sig_hdr, name="SIGNIFICANCE"), table]
+
+    def to_fits(self, path, product=None, overwrite=True):
+        """`to_hdus` written to ``path`` atomically."""
+        from ..io.fits import write_hdus
+
+        return write_hdus(path, self.to_hdus(), overwrite)
 
     def _fits_table(self):
         table = self.table.copy(copy_data=False)
         table.meta = {k.upper()[:8]: v for k, v in self.meta.items() if np.isscalar(v)}
         return table
 
-    def to_regions(self, kind="sources", threshold=0.5):
+    def to_regions(self, kind="sources", threshold=0.5, min_pixels=1):
         """``regions.Regions``: circles of radius FWHM at sources, or probability contours."""
         if kind == "probability":
             from ..io.regions import probability_regions
 
-            return probability_regions(self.probability, threshold, wcs=self.wcs, label="SOURCE")
+            return probability_regions(self.probability, threshold, wcs=self.wcs, label="SOURCE", min_pixels=min_pixels)
         if kind != "sources":
             raise ValueError(f"kind must be 'sources' or 'probability', got {kind!r}")
         from regions import CirclePixelRegion, PixCoord, Regions
@@ -84,11 +120,30 @@ def _peaks(sig, threshold, size):
 
 
 def _blank_missing(data, sig, band=512):
-    """Set outputs to NaN where the input pixel is NaN/inf (read in bands: memmap-friendly)."""
+    """Set outputs to NaN where the input pixel is NaN/inf (read in bands: memmap-friendly).
+
+    Masked pixels keep their value: the matched filter there is the S/N of a source
+    centred on them measured from the unmasked pixels around, so a star with a flagged
+    pixel keeps one peak instead of a ring of them.
+    """
     for y in range(0, data.shape[0], band):
         rows = np.asarray(data[y:y + band])
         if not np.issubdtype(rows.dtype, np.integer):
             sig[y:y + band][~np.isfinite(rows)] = np.nan
+
+
+def _near_mask(flags, x, y, radius):
+    """int16 per source: 1 where a flagged pixel lies within ``radius`` px of ``(x, y)``."""
+    out = np.zeros(len(x), np.int16)
+    if flags is None or not len(x):
+        return out
+    from scipy.spatial import cKDTree
+
+    fy, fx = np.nonzero(flags)
+    if fy.size:
+        d, _ = cKDTree(np.c_[fx, fy]).query(np.c_[x, y])
+        out[d <= radius] = 1
+    return out
 
 
 def _refine(sig, ys, xs):
@@ -121,7 +176,7 @@ def _refine(sig, ys, xs):
 
 def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile="gaussian",
                    beta=2.5, threshold=5.0, prior=None, box=64, hdu=None, plane=None,
-                   device=None, tile=1024, progress=False, callback=None):
+                   device=None, tile=1024, mask=None, progress=False, callback=None):
     """Detect sources with the matched filter of a known PSF.
 
     Parameters
@@ -141,6 +196,10 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
         Significance (S/N) threshold for the source table.
     prior : float, optional
         Fraction of pixels that hold source signal; default: measured on the image.
+    mask : array, path, result or ``"contaminants"``, optional
+        Pixels to ignore (see `glue_astrodl.tasks.masks.resolve_mask`), e.g. cosmic-ray
+        hits: they get zero weight in the filter, and sources within one FWHM of one get
+        bit 1 of the ``flag`` column.
 
     Returns
     -------
@@ -151,7 +210,8 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
     from ..models.matched_filter import MatchedFilter
 
     img = as_image(image, header, wcs, hdu=hdu, plane=plane)
-    mesh = estimate_background(img.data, box=box)
+    flags = resolve_mask(img, mask, device=device)
+    mesh = estimate_background(img.data if flags is None else np.where(flags, np.nan, img.data), box=box)
     if psf is None and fwhm is None:
         fwhm = fwhm_from_header(img.header, img.wcs) or estimate_fwhm(img.data, mesh)
     try:
@@ -165,7 +225,7 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
         bkg, rms = mesh.window(*window)
         w = 1.0 / rms**2
         d = tile[0] - bkg
-        ok = np.isfinite(d)
+        ok = np.isfinite(d) if flags is None else np.isfinite(d) & ~flags[window[0]:window[1], window[2]:window[3]]
         return np.stack([np.where(ok, d * w, 0.0), np.where(ok, w, 0.0)]).astype(np.float32)
 
     model = MatchedFilter(kernel)
@@ -205,12 +265,33 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
     table["flux"] = flux.astype(np.float64)
     table["flux_err"] = sigma_flux.astype(np.float64)
     table["prob"] = prob[ys, xs].astype(np.float64)
+    table["flag"] = _near_mask(flags, x, y, fwhm) * FLAG_MASKED
     if unit is not None and not isinstance(unit, u.UnrecognizedUnit):
         table["flux"].unit = table["flux_err"].unit = unit
     table["x"].unit = table["y"].unit = u.pix
     meta = dict(fwhm=float(fwhm), threshold=float(threshold), null_scale=scale,
                 prior=float(posterior.prior), pi0=float(posterior.pi0), n_missing=mesh.n_missing,
+                n_masked=int(flags.sum()) if flags is not None else 0,
                 background=float(np.median(mesh.background)), noise=mesh.global_rms,
                 wcs_note=img.wcs_problem or "", source=img.name)
     table.meta.update(meta)
     return SourceDetection(sig, prob, table, img.header, img.wcs, kernel, float(fwhm), meta)
+
+
+TASK = register_task(Task(
+    name="sources",
+    label="Detect Sources",
+    kind=IMAGE,
+    run=detect_sources,
+    description="Matched-filter source detection: significance and probability maps and a source table.",
+    params=(
+        Param("fwhm", float, None, "PSF FWHM in pixels (default: header, else estimated)", validate=positive,
+              label="PSF FWHM (pixels)"),
+        Param("profile", str, "gaussian", "PSF profile", choices=("gaussian", "moffat"), label="PSF profile"),
+        Param("threshold", float, 5.0, "S/N threshold for the source table", validate=positive,
+              label="Threshold (S/N)"),
+        Param("prior", float, None, "fraction of pixels holding sources (default: measured)",
+              validate=fraction, label="Source prior"),
+    ),
+    takes_mask=True,
+))

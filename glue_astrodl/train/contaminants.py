@@ -27,8 +27,9 @@ from ..core.calibration import (expected_calibration_error, fit_platt, mcc_optim
                                 plot_reliability, prior_shift_sigmoid, reliability_curve, roc_auc, tpr_at_fpr)
 from ..core.device import resolve_device
 from ..core.normalise import asinh_stretch, robust_level_noise
-from ..core.taxonomy import CLASSES, DEFAULT_PRIORS
+from ..tasks.contaminant_classes import CLASSES, DEFAULT_PRIORS
 from ..core.weights import load_model, save_model
+from ..models.registry import ARCHITECTURES
 from ..models.contaminant_net import ContaminantNet
 from ..sim.contaminants import CONTAMINANT_VERSION, tile_batch
 
@@ -194,7 +195,7 @@ def plot_held_out(logits, bits, scales, priors, path, max_pixels=8_000_000, seed
 def evaluate_saved(model="contaminants", n_val=150, val_tile=256, device=None, plot=None):
     """Re-run a saved model's held-out test (its card's seed) with the current code:
     returns the metrics, as the card records them; ``plot``: path of `plot_held_out`."""
-    net, card = load_model(model)
+    net, card = load_model(model, architectures=ARCHITECTURES)
     dev = resolve_device(device)
     images, bits = make_set(n_val, val_tile, card["seed"] + TEST_SEED_OFFSET)
     logits = predict_logits(net.to(dev), images, dev)
@@ -236,7 +237,7 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     log(f"simulated {n_train} training tiles in {time.time() - t0:.0f} s")
 
     if init is not None:
-        model, init_card = load_model(init)
+        model, init_card = load_model(init, architectures=ARCHITECTURES)
         widths = init_card.arch_kwargs["widths"]
         model = model.to(dev)
     else:
@@ -295,7 +296,7 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     }
     model.cpu().eval()
     if out is not None:
-        card = save_model(model, out, card).data
+        card = save_model(model, out, card, architectures=ARCHITECTURES).data
         log(f"wrote {out}.safetensors and {out}.json")
     log(json.dumps(metrics, indent=1))
     return card, model

@@ -1,0 +1,173 @@
+"""One model card's inference: normalise, tile, calibrate, average over symmetries.
+
+`Predictor` is the only place that turns a card's declarations into computation, and both
+the tasks (inference) and the training code (held-out evaluation) use it, so the two
+cannot drift apart. A card used for inference declares, besides the weights registry's
+required keys (`glue_astrodl.core.weights`):
+
+``task``                     the task it serves (e.g. ``"contaminants"``)
+``normaliser``               ``{"name": <one of NORMALISERS>, **params}``
+``calibration_kind``         ``"platt"`` (``calibration = {output: [a, b]}`` and
+                             ``training_priors = {output: prior}`` required) or ``"none"``
+``receptive_field_overlap``  tile overlap in pixels (>= the receptive-field radius)
+
+`check_card` validates them and raises a one-line `BadInputError` naming the card.
+"""
+
+import numpy as np
+
+from .errors import BadInputError
+from .normalise import NORMALISERS
+
+__all__ = ["CALIBRATION_KINDS", "check_card", "Predictor"]
+
+CALIBRATION_KINDS = ("platt", "none")
+
+
+def _where(card):
+    return getattr(card, "path", None) or getattr(card, "name", None) or "model card"
+
+
+def check_card(card, task=None):
+    """Validate the inference keys of ``card`` (a `ModelCard`); returns its data dict.
+
+    Examples
+    --------
+    >>> from glue_astrodl.core.weights import find_model
+    >>> check_card(find_model("contaminants"), task="contaminants")["calibration_kind"]
+    'platt'
+    """
+    data, where = card.data, _where(card)
+
+    def bad(text):
+        return BadInputError(f"{where}: {text}")
+
+    missing = [k for k in ("task", "normaliser", "calibration_kind", "receptive_field_overlap") if k not in data]
+    if missing:
+        raise bad(f"model card lacks {', '.join(missing)} (needed for inference)")
+    if task is not None and data["task"] != task:
+        raise bad(f"model card is for task {data['task']!r}, not {task!r}")
+    norm = data["normaliser"]
+    if not isinstance(norm, dict) or norm.get("name") not in NORMALISERS:
+        raise bad(f"normaliser must be {{'name': one of {', '.join(NORMALISERS)}, ...}}, got {norm!r}")
+    kind = data["calibration_kind"]
+    if kind not in CALIBRATION_KINDS:
+        raise bad(f"calibration_kind must be one of {', '.join(CALIBRATION_KINDS)}, got {kind!r}")
+    if kind == "platt":
+        for key in ("calibration", "training_priors"):
+            if not isinstance(data.get(key), dict):
+                raise bad(f"calibration_kind 'platt' needs a {key!r} object ({{output: ...}}), got {data.get(key)!r}")
+        priors = data["training_priors"]
+        for name in card.outputs:
+            pair = data["calibration"].get(name, [1.0, 0.0])
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)):
+                raise bad(f"calibration of {name} must be [a, b], got {pair!r}")
+            if not (isinstance(priors.get(name), (int, float)) and 0 < priors[name] < 1):
+                raise bad(f"training_priors of {name} must be a number in (0, 1), got {priors.get(name)!r}")
+    overlap = data["receptive_field_overlap"]
+    if not (isinstance(overlap, int) and not isinstance(overlap, bool) and overlap > 0):
+        raise bad(f"receptive_field_overlap must be a positive integer, got {overlap!r}")
+    return data
+
+
+class Predictor:
+    """Inference of the network ``net`` described by ``card`` (a `ModelCard`).
+
+    Parameters
+    ----------
+    card : ModelCard
+        Validated with `check_card` (``task``: the task it must serve, if given).
+    net : torch.nn.Module
+        The loaded network (outputs ``card.outputs``, as logits).
+    device : str or torch.device
+    tta : int
+        Test-time augmentation: symmetries of the square averaged (1, 2, 4 or 8).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.core.weights import load_model
+    >>> from glue_astrodl.models.registry import ARCHITECTURES
+    >>> net, card = load_model("contaminants", architectures=ARCHITECTURES)
+    >>> pred = Predictor(card, net)
+    >>> image = np.random.default_rng(0).normal(100, 5, (128, 128))
+    >>> probs, stats = pred.predict(image, channels=["CR"])
+    >>> probs.shape
+    (1, 128, 128)
+    """
+
+    def __init__(self, card, net, device="cpu", tta=1, task=None):
+        from .symmetry import SYMMETRIES
+
+        if tta not in SYMMETRIES:
+            raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))} (symmetries averaged), "
+                                f"got {tta!r}")
+        self.data = check_card(card, task)
+        self.card, self.net, self.device, self.tta = card, net, device, tta
+
+    @property
+    def outputs(self):
+        return list(self.card.outputs)
+
+    @property
+    def overlap(self):
+        return int(self.data["receptive_field_overlap"])
+
+    def normaliser(self, image):
+        """``(preprocess(tile, window), stats)`` of the card's normaliser fitted to ``image``."""
+        spec = dict(self.data["normaliser"])
+        return NORMALISERS[spec.pop("name")](image, **spec)
+
+    def _scaling(self, channels):
+        if self.data["calibration_kind"] == "none":
+            return [(1.0, 0.0)] * len(channels)
+        return [tuple(self.data["calibration"].get(c, (1.0, 0.0))) for c in channels]
+
+    def calibrated(self, channels, priors=None):
+        """The module ``tile -> calibrated probabilities of channels``, prior-shifted to
+        ``priors`` (``{output: prior}``; the training priors where left out)."""
+        from .calibrated_net import CalibratedSigmoid
+        from .calibration import prior_shift_logit
+        from .symmetry import DihedralMean
+
+        index = [self.outputs.index(c) for c in channels]
+        shift = np.zeros(len(channels))
+        if priors:
+            train = self.data.get("training_priors")
+            if not isinstance(train, dict):
+                raise BadInputError(f"{_where(self.card)}: model card has no training_priors to shift priors from")
+            shift = prior_shift_logit([train[c] for c in channels], [priors.get(c, train[c]) for c in channels])
+        logits = DihedralMean(self.net, self.tta) if self.tta > 1 else self.net
+        return CalibratedSigmoid(logits, index, self._scaling(channels), shift)
+
+    def predict(self, image, channels=None, priors=None, *, tile=512, batch_size=None, out=None, postprocess=None,
+                progress=False, callback=None, desc="inference"):
+        """Calibrated probabilities ``(K, H, W)`` of ``channels`` (default: every output) over
+        ``image`` in overlapping tiles; returns ``(probabilities, normaliser stats)``.
+
+        ``out`` and ``postprocess`` are passed to `glue_astrodl.core.tiling.tiled_inference`
+        (a memory-mapped output; per-tile products such as thresholded masks).
+        """
+        from .tiling import tiled_inference
+
+        channels = list(channels or self.outputs)
+        preprocess, stats = self.normaliser(image)
+        batch_size = batch_size or (8 if str(self.device).startswith("cuda") else 1)
+        probs = tiled_inference(self.calibrated(channels, priors), image, tile=max(tile, 4 * self.overlap),
+                                overlap=self.overlap, batch_size=batch_size, device=self.device,
+                                preprocess=preprocess, out=out, postprocess=postprocess, progress=progress,
+                                desc=desc, callback=callback)
+        return probs, stats
+
+    def logits(self, tiles, batch=16):
+        """Raw logits ``(n, K, h, w)`` float32 of ``tiles`` ``(n, h, w)``, each normalised on its
+        own as `predict` normalises a frame (training's held-out evaluation)."""
+        import torch
+
+        self.net.eval()
+        out = np.empty((len(tiles), len(self.outputs)) + tuple(tiles.shape[-2:]), np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(tiles), batch):
+                x = np.stack([self.normaliser(t)[0](np.asarray(t, np.float32)[None], None) for t in tiles[i:i + batch]])
+                out[i:i + batch] = self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+        return out
