@@ -148,9 +148,10 @@ class Task:
         The task ignores flagged pixels given as a mask: the front ends offer ``--mask
         FILE`` and ``--mask-contaminants`` (see `glue_astrodl.tasks.masks`).
     write : callable, optional
-        ``write(inputs, output, product, **params) -> Result`` for tasks that stream their
-        products to ``output`` tile by tile; by default the file job calls ``run`` and
-        ``Result.to_fits``.
+        ``write(input, output, *, product, regions=None, progress=False, **params) -> str``
+        for tasks that stream their products to the FITS file ``output`` tile by tile
+        (and a region file to ``regions``), returning the one-line summary; by default the
+        file job (`glue_astrodl.jobs.task_job`) calls ``run`` and ``Result.to_fits``.
     """
 
     name: str
