@@ -24,41 +24,81 @@ def _expand(patterns):
     return files
 
 
-def _outputs(inputs, out, tag):
+def _outputs(inputs, out, tag, suffix=".fits"):
     """One output path per input: ``-o`` is a file for one input, a directory for many."""
     from .jobs import default_output
 
     if out is None:
-        return [default_output(p, tag) for p in inputs]
+        return [default_output(p, tag, suffix) for p in inputs]
     out = Path(out)
     if len(inputs) == 1 and not out.is_dir():
         return [out]
     if out.exists() and not out.is_dir():
         raise BadInputError(f"{out}: -o must be a directory when several inputs are given")
-    return [default_output(p, tag, outdir=out) for p in inputs]
+    return [default_output(p, tag, suffix, outdir=out) for p in inputs]
 
 
 def _regions_paths(inputs, outputs, regions):
     if not regions:
         return [None] * len(inputs)
     if regions.startswith("."):  # an extension: one file beside each output
-        return [str(o).removesuffix(".fits") + regions for o in outputs]
+        return [str(Path(o).with_suffix("")) + regions for o in outputs]
     if len(inputs) > 1:
         raise BadInputError(f"--regions {regions}: with several inputs give an extension (.reg, .crtf, .fits)")
     return [regions]
 
 
-def _run_jobs(args, func, tag, kwargs):
-    from .core.batch import Job, run_batch
+def _output_suffix(task, args, path):
+    """Catalogue tasks keep the catalogue's format (ECSV, CSV or FITS); image tasks write FITS."""
+    if not task.needs_catalogue:
+        return ".fits"
+    suffix = Path(args.catalog).suffix.lower()
+    return suffix if suffix in (".ecsv", ".csv", ".fits") else ".ecsv"
 
+
+def _task_params(task, args):
+    """The task's parameters the user gave, typed and validated (`BadInputError` if not)."""
+    given = {p.name: getattr(args, p.name) for p in task.params if getattr(args, p.name) is not None}
+    params = task.parse_params(given)
+    if task.takes_mask and (args.mask or args.mask_contaminants):
+        if args.mask and args.mask_contaminants:
+            raise BadInputError("give either --mask FILE or --mask-contaminants, not both")
+        from .tasks.masks import RUN_CONTAMINANTS
+
+        params["mask"] = args.mask or RUN_CONTAMINANTS
+    for name in ("hdu", "plane", "device"):
+        if getattr(args, name, None) is not None:
+            params[name] = getattr(args, name)
+    return params
+
+
+def cmd_task(args):
+    """Run the task ``args.task`` on every input (one Dask job each) and report per file."""
+    import functools
+
+    from .core.batch import Job, run_batch
+    from .jobs import task_job
+    from .tasks.registry import get_task
+
+    task = get_task(args.task)
+    params = _task_params(task, args)
+    product = getattr(args, "product", None)
+    tag = task.output_tag if product in (None, task.products[0]) else product
     inputs = _expand(args.images)
-    outputs = _outputs(inputs, args.output, tag)
+    if task.needs_catalogue:
+        _expand([args.catalog])
+        params["catalog"] = args.catalog
+        stems = [Path(args.catalog)] * len(inputs) if len(inputs) == 1 else inputs
+    else:
+        stems = inputs
+    outputs = _outputs(stems, args.output, tag, _output_suffix(task, args, stems[0]))
     regions = _regions_paths(inputs, outputs, args.regions)
     single = len(inputs) == 1 and args.scheduler is None
-    jobs = [Job(func, str(i), str(o), dict(kwargs, regions=r, progress=single and not args.quiet))
+    job = functools.partial(task_job, task.name)
+    jobs = [Job(job, str(i), str(o), dict(params, product=product, regions=r, progress=single and not args.quiet))
             for i, o, r in zip(inputs, outputs, regions)]
     results = run_batch(jobs, scheduler=args.scheduler, n_workers=args.workers, overwrite=args.overwrite,
-                        progress=not args.quiet and not single, desc=tag)
+                        progress=not args.quiet and not single, desc=task.name)
     for res in results:
         if res.status in ("done", "skipped"):
             if not args.quiet:
@@ -69,24 +109,6 @@ def _run_jobs(args, func, tag, kwargs):
     return 1 if "failed" in statuses else 2 if "bad-input" in statuses else 0
 
 
-def cmd_sources(args):
-    from .jobs import sources_job
-
-    kwargs = dict(fwhm=args.fwhm, profile=args.profile, threshold=args.threshold, prior=args.prior,
-                  hdu=args.hdu, plane=args.plane, device=args.device)
-    return _run_jobs(args, sources_job, "sources", kwargs)
-
-
-def cmd_contaminants(args):
-    from .jobs import contaminants_job
-    from .tasks.contaminants import parse_priors
-
-    classes = [c.strip().upper() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    kwargs = dict(classes=classes, priors=parse_priors(args.priors or ""), output_kind=args.output_kind,
-                  hdu=args.hdu, plane=args.plane, device=args.device, model=args.model, tta=args.tta)
-    return _run_jobs(args, contaminants_job, args.output_kind if args.output_kind != "proba" else "contaminants", kwargs)
-
-
 def cmd_models(args):
     from .core.weights import list_models
 
@@ -94,7 +116,7 @@ def cmd_models(args):
     if not cards:
         print("no models installed (shipped models live in glue_astrodl/weights; add your own with ASTRODL_WEIGHTS_PATH)")
     for card in cards:
-        print(f"{card.name} {card.version}: {card.get('description', '')}")
+        print(f"{card.name} {card.version} (task {card.get('task', '?')}): {card.get('description', '')}")
         print(f"  architecture {card.architecture}, outputs {', '.join(card.outputs)}")
         print(f"  sha256 {card.weights_sha256}  card {card.path}")
         for key, value in (card.get("metrics") or {}).items():
@@ -124,44 +146,63 @@ def cmd_demo(args):
     return 0
 
 
-def _batch_options(p, tag):
-    p.add_argument("images", nargs="+", help="FITS files or glob patterns")
-    p.add_argument("-o", "--out", dest="output", help=f"output file (one input) or directory (default: <input>_{tag}.fits)")
+class _DeprecatedAlias(argparse.Action):
+    """An old flag that still works, with a warning naming the new one."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"astrodl: warning: {option_string} is deprecated; use {self.metavar_new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _batch_options(p, task):
+    p.add_argument("images", nargs="+", help="FITS files or glob patterns" + (
+        " (the band images)" if task.kind == "bands+catalogue" else ""))
+    tag = task.output_tag
+    where = "<catalog>" if task.needs_catalogue else "<input>"
+    p.add_argument("-o", "--out", dest="output", help=f"output file (one input) or directory (default: {where}_{tag}...)")
+    if task.needs_catalogue:
+        p.add_argument("--catalog", required=True, help="catalogue (FITS, ECSV or CSV table) with ra/dec or x/y "
+                       "(0-based pixel) columns; the output is this table plus the new columns")
     p.add_argument("--hdu", help="HDU index or EXTNAME (default: first image HDU)")
     p.add_argument("--plane", type=int, help="plane of a data cube")
     p.add_argument("--regions", help="regions file (.reg ds9, .crtf, .fits), or an extension for one per input")
     p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     p.add_argument("--workers", type=int, help="local Dask workers (default: one per core)")
     p.add_argument("--overwrite", action="store_true", help="redo inputs whose output exists")
+    if len(task.products) > 1:
+        p.add_argument("--product", choices=task.products, default=task.products[0],
+                       help=f"what to write (default {task.products[0]})")
+        p.add_argument("--output", dest="product", choices=task.products, action=_DeprecatedAlias,
+                       help=argparse.SUPPRESS).metavar_new = "--product"
+    if task.takes_mask:
+        p.add_argument("--mask", help="FITS image of pixels to ignore (non-zero = bad), e.g. an astrodl "
+                       "contaminants bitmask")
+        p.add_argument("--mask-contaminants", action="store_true",
+                       help="run the contaminant task first and ignore the pixels it flags as defects")
+
+
+def _task_parser(sub, common, task):
+    p = sub.add_parser(task.name, parents=[common], help=task.description.split(":")[0].split(". ")[0],
+                       description=task.description)
+    _batch_options(p, task)
+    for param in task.params:
+        metavar = f"{{{','.join(map(str, param.choices))}}}" if param.choices else param.name.upper()
+        default = f" (default {param.default})" if param.default is not None and "default" not in param.help else ""
+        p.add_argument(param.flag, dest=param.name, metavar=metavar, help=param.help + default)
+    p.set_defaults(func=cmd_task, task=task.name)
 
 
 def build_parser():
+    from .tasks.registry import tasks
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     common.add_argument("--quiet", action="store_true", help="no progress bars or per-file lines")
     common.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: $ASTRODL_DEVICE, else cuda if present)")
     parser = argparse.ArgumentParser(prog="astrodl", description="Deep-learning inference for astronomical images.")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("sources", parents=[common], help="matched-filter source detection")
-    _batch_options(p, "sources")
-    p.add_argument("--fwhm", type=float, help="PSF FWHM in pixels (default: header, else estimated)")
-    p.add_argument("--profile", choices=["gaussian", "moffat"], default="gaussian", help="PSF profile")
-    p.add_argument("--threshold", type=float, default=5.0, help="S/N threshold for the source table")
-    p.add_argument("--prior", type=float, help="fraction of pixels holding sources (default: measured)")
-    p.set_defaults(func=cmd_sources)
-
-    p = sub.add_parser("contaminants", parents=[common], help="14-class contaminant probabilities (MaxiMask classes)")
-    _batch_options(p, "contaminants")
-    p.add_argument("--classes", help="comma-separated classes (default: all 14), e.g. CR,TRL")
-    p.add_argument("--priors", help="class priors of your data, e.g. CR=5e-4,TRL=1e-4 (default: model card)")
-    p.add_argument("--output", dest="output_kind", choices=["proba", "masks", "bitmask"], default="proba",
-                   help="probability cube, uint8 masks or int16 bit-mask")
-    p.add_argument("--model", default="contaminants", help="installed model name or .safetensors path")
-    p.add_argument("--tta", type=int, choices=[1, 2, 4, 8], default=1,
-                   help="average over this many rotations/flips of each tile: more accurate, that many times slower")
-    p.set_defaults(func=cmd_contaminants)
-
+    for task in tasks():
+        _task_parser(sub, common, task)
     sub.add_parser("models", parents=[common], help="list installed models and their cards").set_defaults(func=cmd_models)
     sub.add_parser("info", parents=[common], help="versions and device").set_defaults(func=cmd_info)
     p = sub.add_parser("demo", parents=[common], help="simulate a frame and run everything on it")

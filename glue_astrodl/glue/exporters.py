@@ -12,7 +12,7 @@ from glue.core import Subset
 
 from ..io.fits import write_mask, write_probability_cube
 from ..io.regions import mask_regions, write_regions
-from .products import image_input
+from ..products import image_input
 
 __all__ = ["export_regions", "export_mask_regions", "export_fits"]
 

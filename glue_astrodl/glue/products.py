@@ -1,62 +1,16 @@
-"""Between glue and the tasks: glue images as task input, task results as layers.
+"""glue ``Data`` built from task results and product files.
 
-Results become FITS HDUs carrying the input header and WCS (what jdaviz's loaders take,
-one layer each) or glue ``Data`` (one component per HDU, as the data factory builds).
+Images on one grid become one ``Data`` with a component per layer (or HDU); tables become
+catalogue ``Data``. Everything carries ``meta['astrodl_product']`` so that links and the
+autolinker can find it.
 """
 
 import numpy as np
-from astropy.io import fits
 
-from ..io.fits import ImageData, celestial_wcs, product_header
+from ..io.fits import celestial_wcs
 from .links import PRODUCT_KEY
 
-__all__ = ["image_input", "contaminant_hdus", "source_hdus", "hdus_data", "table_data"]
-
-
-def _header(meta):
-    """The FITS cards among a glue ``Data.meta`` (FITS-loaded data keep their header there)."""
-    header = fits.Header()
-    for key, value in dict(meta).items():
-        if isinstance(key, str) and len(key) <= 8 and key.isupper() and isinstance(value, (str, int, float, bool)):
-            try:
-                header[key] = value
-            except (ValueError, TypeError):  # not representable as a card
-                continue
-    return header
-
-
-def image_input(data, attribute=None):
-    """A 2-D glue image (component ``attribute``, default the first) as task input.
-
-    The celestial WCS is kept when ``data.coords`` is a FITS WCS with celestial axes;
-    otherwise the tasks work in pixels and say so.
-    """
-    attribute = attribute or data.main_components[0]
-    if data.ndim != 2:
-        raise ValueError(f"{data.label}: need a 2-D image, got {data.ndim}-D data of shape {data.shape}")
-    header = _header(data.meta)
-    wcs = data.coords if getattr(data.coords, "has_celestial", False) and hasattr(data.coords, "wcs") else None
-    problem = None if wcs is not None else "no celestial FITS WCS: working in pixel coordinates"
-    return ImageData(np.asarray(data[attribute]), header, wcs=wcs.celestial if wcs is not None else None,
-                     path=data.label, hdu=str(attribute), wcs_problem=problem)
-
-
-def _hdu(array, result, name):
-    return fits.ImageHDU(np.asarray(array), product_header(result.header, result.wcs, BUNIT=""), name=name)
-
-
-def contaminant_hdus(result, thresholds=None):
-    """One probability image per class of a `ContaminantDetection` (EXTNAME = class) and its
-    MaxiMask-style bit-mask at ``thresholds`` (EXTNAME ``DQ``, read by jdaviz's Data Quality)."""
-    hdus = [_hdu(result[name], result, name) for name in result.classes]
-    bitmask = result.to_hdu("bitmask", thresholds)
-    bitmask.name = "DQ"
-    return hdus + [bitmask]
-
-
-def source_hdus(result):
-    """Significance and source-probability images of a `SourceDetection`."""
-    return [_hdu(result.significance, result, "SIGNIFICANCE"), _hdu(result.probability, result, "SOURCE")]
+__all__ = ["hdus_data", "layers_data", "table_data"]
 
 
 def hdus_data(label, hdus, kind):
@@ -70,13 +24,27 @@ def hdus_data(label, hdus, kind):
     return data
 
 
-def table_data(label, table, **meta):
-    """A catalogue ``Data`` from the 1-D columns of an astropy ``Table``."""
+def layers_data(label, result):
+    """One glue ``Data`` holding every `Layer` of ``result`` (component = layer name), with the
+    input's WCS."""
     from glue.core import Data
+
+    data = Data(label=label, coords=result.wcs)
+    for layer in result.layers():
+        data.add_component(np.asarray(layer.data), layer.name)
+    data.meta[PRODUCT_KEY] = result.layers()[0].kind
+    return data
+
+
+def table_data(label, table, **meta):
+    """A catalogue ``Data`` from the 1-D columns of an astropy ``Table`` (units kept)."""
+    from glue.core import Data
+    from glue.core.component import Component
 
     cat = Data(label=label)
     for col in table.colnames:
         if table[col].ndim == 1:
-            cat.add_component(np.asarray(table[col]), col)
+            unit = str(table[col].unit) if table[col].unit is not None else None
+            cat.add_component(Component(np.asarray(table[col]), units=unit), col)
     cat.meta.update({PRODUCT_KEY: "catalogue", **meta})
     return cat

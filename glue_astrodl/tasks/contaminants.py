@@ -271,8 +271,8 @@ TASK = register_task(Task(
     label="Detect Contaminants",
     kind=IMAGE,
     run=detect_contaminants,
-    description="Per-pixel probabilities of cosmic rays, trails, bad pixels and other contaminants (MaxiMask's "
-                "14 classes), calibrated to your priors.",
+    description="14-class contaminant probabilities (MaxiMask classes): cosmic rays, trails, bad pixels and "
+                "other contaminants, per pixel, calibrated to your priors.",
     params=(
         Param("classes", parse_classes, None, "classes to compute, comma-separated (default: all 14), e.g. CR,TRL",
               label="Classes"),
