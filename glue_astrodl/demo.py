@@ -1,84 +1,70 @@
-"""``astrodl demo``: simulate a realistic frame and run every capability on it."""
+"""``astrodl demo``: simulate frames and run every registered task on them.
+
+Two frames are simulated: a reduced sky frame (PSF-convolved stars and Sérsic galaxies, with
+its truth catalogue) and a raw frame with detector defects and artefacts (with its truth
+masks). Each task runs on the frame it declares (`Task.demo_input`; catalogue tasks take the
+truth catalogue) and writes its products as the file job does: FITS (each product kind) or
+the catalogue with its new columns, a region file, a quick-look PNG where the result draws
+one, and what it found against the simulation's truth where the result can tell.
+"""
 
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["run_demo"]
 
 
-def _match(table, truth, radius):
-    """Fraction of true objects with a detection within ``radius`` pixels."""
-    from scipy.spatial import cKDTree
+def _frames(outdir, size, seed):
+    """``{"sky": (path, frame), "raw": (path, frame)}`` and the simulated catalogue's path."""
+    from astropy.io import fits
 
-    if len(table) == 0:
-        return 0.0
-    d, _ = cKDTree(np.c_[table["x"], table["y"]]).query(np.c_[truth["x"], truth["y"]])
-    return float(np.mean(d <= radius))
+    from .sim import simulate_contaminant_frame, simulate_frame
+
+    scale = (size / 1024) ** 2
+    sky = simulate_frame((size, size), n_stars=int(300 * scale), n_galaxies=int(150 * scale), seed=seed)
+    sky.write(outdir / "demo_frame.fits")
+    catalogue = outdir / "demo_catalogue.ecsv"
+    sky.truth.write(catalogue, overwrite=True)
+    raw = simulate_contaminant_frame((size, size), seed=seed)
+    fits.PrimaryHDU(raw.image, raw.header).writeto(outdir / "demo_raw_frame.fits", overwrite=True)
+    return {"sky": (outdir / "demo_frame.fits", sky), "raw": (outdir / "demo_raw_frame.fits", raw)}, catalogue
+
+
+def _products(task, result, outdir):
+    """Write the result as a file job would; yield the paths."""
+    stem = outdir / f"demo_{task.name}"
+    if result.table_kind == "columns":
+        yield result.write(stem.with_suffix(".ecsv"))
+        return
+    kinds = task.products if len(task.products) > 1 else (None,)
+    for kind in kinds:
+        yield result.to_fits(Path(f"{stem}_{kind}.fits") if kind else stem.with_suffix(".fits"), kind)
 
 
 def run_demo(outdir, size=1024, seed=1, progress=True):
-    """Write the simulated frame and all products to ``outdir``; yield one line per product."""
-    from .io.quicklook import quicklook_sources
+    """Write the simulated frames and every task's products to ``outdir``; yield one line each."""
     from .io.regions import write_regions
-    from .sim import simulate_frame
-    from .tasks.sources import detect_sources
+    from .tasks.contaminant_classes import CLASSES
+    from .tasks.registry import tasks
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    scale = (size / 1024) ** 2
-    frame = simulate_frame((size, size), n_stars=int(300 * scale), n_galaxies=int(150 * scale), seed=seed)
-    frame_path = outdir / "demo_frame.fits"
-    frame.write(frame_path)
-    yield f"{frame_path}: simulated {size}x{size} frame, {len(frame.truth)} objects, FWHM {frame.header['FWHM']:.2f} px"
-
-    result = detect_sources(frame_path, progress=progress)
-    products = outdir / "demo_sources.fits"
-    result.to_fits(products)
-    bright = frame.truth[frame.truth["snr"] >= 10]
-    yield (f"{products}: {len(result.table)} sources at S/N >= {result.meta['threshold']:g}; "
-           f"{_match(result.table, bright, result.fwhm):.0%} of true objects with S/N >= 10 recovered")
-    regions = outdir / "demo_sources.reg"
-    write_regions(result.to_regions("sources"), regions)
-    yield f"{regions}: ds9 circles at the detections"
-    contours = outdir / "demo_source_probability.reg"
-    write_regions(result.to_regions("probability", threshold=0.9), contours)
-    yield f"{contours}: P(source) >= 0.9 contours"
-    png = outdir / "demo_quicklook.png"
-    quicklook_sources(png, frame.image, result, truth=frame.truth)
-    yield f"{png}: quick look"
-    yield from _contaminants(outdir, size, seed, progress)
-
-
-def _contaminants(outdir, size, seed, progress):
-    """Raw frame with detector defects and artefacts -> probabilities, masks, regions, PNG."""
-    from regions import Regions
-
-    from .core.calibration import roc_auc
-    from .tasks.contaminant_classes import CLASSES
-    from .io.quicklook import quicklook_contaminants
-    from .io.regions import write_regions
-    from .sim import simulate_contaminant_frame
-    from .tasks.contaminants import detect_contaminants
-
-    raw = simulate_contaminant_frame((size, size), seed=seed)
-    raw_path = outdir / "demo_raw_frame.fits"
-    from astropy.io import fits
-
-    fits.PrimaryHDU(raw.image, raw.header).writeto(raw_path, overwrite=True)
-    present = [c for k, c in enumerate(CLASSES[:-1]) if raw.masks[k].any()]
-    yield f"{raw_path}: simulated raw frame with {', '.join(present)}"
-    result = detect_contaminants(raw_path, progress=progress)
-    for kind in ("proba", "masks", "bitmask"):
-        path = result.to_fits(outdir / f"demo_contaminants_{kind}.fits", output=kind)
-        yield f"{path}: contaminant {kind}"
-    regions = outdir / "demo_contaminants.reg"
-    write_regions(Regions([r for c in result.classes if c != "BG" for r in result.to_regions(c)]), regions)
-    yield f"{regions}: contours of flagged pixels, tagged by class"
-    cr = CLASSES.index("CR")
-    auc = roc_auc(raw.masks[cr].ravel(), np.nan_to_num(result.probabilities[cr]).ravel())
-    flagged = result.flagged_fractions()
-    yield f"cosmic rays: ROC AUC {auc:.4f} against the simulation truth; CR flagged {flagged['CR']:.3%} of pixels"
-    png = outdir / "demo_contaminants.png"
-    quicklook_contaminants(png, raw.image, result)
-    yield f"{png}: quick look, classes coloured"
+    frames, catalogue = _frames(outdir, size, seed)
+    sky, raw = frames["sky"][1], frames["raw"][1]
+    yield (f"{frames['sky'][0]}: simulated {size}x{size} sky frame, {len(sky.truth)} objects, "
+           f"FWHM {sky.header['FWHM']:.2f} px (truth catalogue {catalogue})")
+    present = [c for c, m in zip(CLASSES, raw.masks) if m.any() and c != "BG"]
+    yield f"{frames['raw'][0]}: simulated raw frame with {', '.join(present)}"
+    for task in tasks():
+        path, frame = frames[task.demo_input]
+        inputs = (path, catalogue) if task.needs_catalogue else (path,)
+        result = task.run(*inputs, progress=progress)
+        for product in _products(task, result, outdir):
+            yield f"{product}: {task.label}"
+        yield f"{task.label}: {result.summary()}"
+        if hasattr(result, "truth_report"):
+            yield f"{task.label}: {result.truth_report(frame)} (against the simulation's truth)"
+        regions = outdir / f"demo_{task.name}.reg"
+        write_regions(result.to_regions(), regions, wcs=result.wcs)
+        yield f"{regions}: {task.label} regions"
+        if hasattr(result, "quicklook"):
+            yield f"{result.quicklook(outdir / f'demo_{task.name}.png', frame.image, frame)}: quick look"

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import BadInputError
 from .normalise import NORMALISERS
 
-__all__ = ["CALIBRATION_KINDS", "check_card", "Predictor"]
+__all__ = ["CALIBRATION_KINDS", "check_card", "fit_normaliser", "Predictor"]
 
 CALIBRATION_KINDS = ("platt", "none")
 
@@ -28,8 +28,16 @@ def _where(card):
     return getattr(card, "path", None) or getattr(card, "name", None) or "model card"
 
 
+def fit_normaliser(spec, image):
+    """``(preprocess(tile, window), stats)`` of the normaliser ``spec`` (``{"name": ..., **params}``,
+    as a card declares it) fitted to ``image``."""
+    spec = dict(spec)
+    return NORMALISERS[spec.pop("name")](image, **spec)
+
+
 def check_card(card, task=None):
-    """Validate the inference keys of ``card`` (a `ModelCard`); returns its data dict.
+    """Validate the inference keys of ``card`` (a `ModelCard`, or a card dict during training);
+    returns its data dict.
 
     Examples
     --------
@@ -37,7 +45,8 @@ def check_card(card, task=None):
     >>> check_card(find_model("contaminants"), task="contaminants")["calibration_kind"]
     'platt'
     """
-    data, where = card.data, _where(card)
+    data = card.data if hasattr(card, "data") else card
+    where = _where(card)
 
     def bad(text):
         return BadInputError(f"{where}: {text}")
@@ -58,7 +67,7 @@ def check_card(card, task=None):
             if not isinstance(data.get(key), dict):
                 raise bad(f"calibration_kind 'platt' needs a {key!r} object ({{output: ...}}), got {data.get(key)!r}")
         priors = data["training_priors"]
-        for name in card.outputs:
+        for name in data["outputs"]:
             pair = data["calibration"].get(name, [1.0, 0.0])
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)):
                 raise bad(f"calibration of {name} must be [a, b], got {pair!r}")
@@ -75,7 +84,7 @@ class Predictor:
 
     Parameters
     ----------
-    card : ModelCard
+    card : ModelCard or dict
         Validated with `check_card` (``task``: the task it must serve, if given).
     net : torch.nn.Module
         The loaded network (outputs ``card.outputs``, as logits).
@@ -107,7 +116,7 @@ class Predictor:
 
     @property
     def outputs(self):
-        return list(self.card.outputs)
+        return list(self.data["outputs"])
 
     @property
     def overlap(self):
@@ -115,8 +124,7 @@ class Predictor:
 
     def normaliser(self, image):
         """``(preprocess(tile, window), stats)`` of the card's normaliser fitted to ``image``."""
-        spec = dict(self.data["normaliser"])
-        return NORMALISERS[spec.pop("name")](image, **spec)
+        return fit_normaliser(self.data["normaliser"], image)
 
     def _scaling(self, channels):
         if self.data["calibration_kind"] == "none":

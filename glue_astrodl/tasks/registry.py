@@ -147,6 +147,10 @@ class Task:
     takes_mask : bool
         The task ignores flagged pixels given as a mask: the front ends offer ``--mask
         FILE`` and ``--mask-contaminants`` (see `glue_astrodl.tasks.masks`).
+    demo_input : str
+        The simulated frame ``astrodl demo`` runs the task on: ``"sky"`` (stars and
+        galaxies; catalogue tasks get its truth catalogue) or ``"raw"`` (a raw frame with
+        detector defects and artefacts).
     write : callable, optional
         ``write(input, output, *, product, regions=None, progress=False, **params) -> str``
         for tasks that stream their products to the FITS file ``output`` tile by tile
@@ -164,6 +168,7 @@ class Task:
     tag: str = None
     products: tuple = ("fits",)
     takes_mask: bool = False
+    demo_input: str = "sky"
     write: object = None
     module: str = field(default=None, compare=False)
 

@@ -73,6 +73,24 @@ class SourceDetection(Result):
         return (f"{len(self.table)} sources at S/N >= {self.meta['threshold']:g} (FWHM {self.fwhm:.2f} px)"
                 f"{masked}{note}")
 
+    def truth_report(self, frame, min_snr=10):
+        """One line: the fraction of ``frame``'s true objects with S/N >= ``min_snr`` that
+        have a detection within one FWHM."""
+        from scipy.spatial import cKDTree
+
+        truth = frame.truth[frame.truth["snr"] >= min_snr]
+        found = 0.0
+        if len(self.table) and len(truth):
+            d, _ = cKDTree(np.c_[self.table["x"], self.table["y"]]).query(np.c_[truth["x"], truth["y"]])
+            found = float(np.mean(d <= self.fwhm))
+        return f"{found:.0%} of true objects with S/N >= {min_snr} recovered"
+
+    def quicklook(self, path, image, frame=None):
+        """PNG: the image with the detections circled (and true objects dotted) beside P(source)."""
+        from ..io.quicklook import quicklook_sources
+
+        return quicklook_sources(path, image, self, truth=getattr(frame, "truth", None))
+
     def to_hdus(self, product=None):
         """Probability cube (class SOURCE) + SIGNIFICANCE image + SOURCES table."""
         from ..io.fits import probability_hdu, product_header

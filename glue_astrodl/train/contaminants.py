@@ -26,15 +26,15 @@ from tqdm.auto import tqdm
 from ..core.calibration import (expected_calibration_error, fit_platt, mcc_optimal_threshold,
                                 plot_reliability, prior_shift_sigmoid, reliability_curve, roc_auc, tpr_at_fpr)
 from ..core.device import resolve_device
-from ..core.normalise import asinh_stretch, robust_level_noise
+from ..core.predictor import Predictor, fit_normaliser
 from ..tasks.contaminant_classes import CLASSES, DEFAULT_PRIORS
 from ..core.weights import load_model, save_model
 from ..models.registry import ARCHITECTURES
 from ..models.contaminant_net import ContaminantNet
 from ..sim.contaminants import CONTAMINANT_VERSION, tile_batch
 
-__all__ = ["normalise_image", "make_set", "unpack_masks", "pixel_weights", "train_contaminants",
-           "predict_logits", "calibrate", "evaluate", "plot_held_out", "evaluate_saved"]
+__all__ = ["NORMALISER", "normalise_image", "make_set", "unpack_masks", "pixel_weights", "train_contaminants",
+           "calibrate", "evaluate", "plot_held_out", "evaluate_saved"]
 
 MODEL_NAME = "contaminants"
 K = len(CLASSES)
@@ -43,28 +43,29 @@ CALIBRATION_SEED_OFFSET = 1_000_003
 TEST_SEED_OFFSET = 2_000_003
 
 
+#: The input normaliser the model is trained with and its card declares (`glue_astrodl.core.normalise`).
+NORMALISER = {"name": "sky-mode-asinh", "softening": 1.0}
+
+
 def normalise_image(image):
-    """Model input: ``asinh((x - level) / noise)`` with the frame's sky mode and noise.
-
-    A global (not local) background keeps bright background, nebulosity and fringes
-    visible to the network; they are classes to detect, not sky to remove.
-    """
-    level, noise = robust_level_noise(image)
-    return asinh_stretch(image, level, noise)
+    """Model input of one tile, exactly as inference normalises a frame (`NORMALISER`)."""
+    return fit_normaliser(NORMALISER, image)[0](np.asarray(image, np.float32), None)
 
 
-def make_set(n, size, seed, chunk=64, config=None):
-    """``n`` simulated tiles: normalised images ``(n, 1, s, s)`` float16 and class masks
-    packed as bits (bit ``k`` = ``CLASSES[k]``) ``(n, s, s)`` uint16, 9x less memory than
-    boolean planes, so large pools fit in RAM. ``config``: a `ContaminantConfig` (dict)."""
+def make_set(n, size, seed, chunk=64, config=None, raw=False):
+    """``n`` simulated tiles: images ``(n, 1, s, s)`` -- normalised float16 for training, or raw
+    float32 (``raw=True``) for the held-out sets, which go through `Predictor` as frames do
+    at inference -- and class masks packed as bits (bit ``k`` = ``CLASSES[k]``) ``(n, s, s)``
+    uint16, 9x less memory than boolean planes, so large pools fit in RAM. ``config``: a
+    `ContaminantConfig` (dict)."""
     rng = np.random.default_rng(seed)
-    images = np.empty((n, 1, size, size), np.float16)
+    images = np.empty((n, 1, size, size), np.float32 if raw else np.float16)
     bits = np.empty((n, size, size), np.uint16)
     weights = (1 << np.arange(K, dtype=np.uint16))[None, :, None, None]
     for i in range(0, n, chunk):
         k = min(chunk, n - i)
         img, msk = tile_batch(k, size, rng, config)
-        images[i:i + k] = [normalise_image(t) for t in img]
+        images[i:i + k] = img if raw else [normalise_image(t) for t in img]
         bits[i:i + k] = (msk * weights).sum(axis=1, dtype=np.uint16)
     return images, bits
 
@@ -107,15 +108,15 @@ def _augment(tensors, rng):
     return [torch.flip(t, dims=(-1,)) for t in out] if flip else out
 
 
-def predict_logits(model, images, device, batch=16):
-    """Model logits ``(n, K, s, s)`` float32 for normalised ``images``."""
-    model.eval()
-    out = np.empty((len(images), K) + images.shape[2:], np.float32)
-    with torch.inference_mode():
-        for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i:i + batch].astype(np.float32)).to(device)
-            out[i:i + batch] = model(x).float().cpu().numpy()
-    return out
+def _inference_card(overlap=64):
+    """The card keys `Predictor` needs, as the saved card declares them."""
+    return {"task": MODEL_NAME, "outputs": list(CLASSES), "normaliser": dict(NORMALISER), "calibration_kind": "none",
+            "receptive_field_overlap": overlap}
+
+
+def predict_logits(model, raw_images, device, card=None):
+    """Logits ``(n, K, s, s)`` of raw tiles through `Predictor` (the inference path)."""
+    return Predictor(card or _inference_card(), model, device).logits(raw_images[:, 0])
 
 
 def _pixels(masks, max_pixels, seed):
@@ -197,8 +198,8 @@ def evaluate_saved(model="contaminants", n_val=150, val_tile=256, device=None, p
     returns the metrics, as the card records them; ``plot``: path of `plot_held_out`."""
     net, card = load_model(model, architectures=ARCHITECTURES)
     dev = resolve_device(device)
-    images, bits = make_set(n_val, val_tile, card["seed"] + TEST_SEED_OFFSET)
-    logits = predict_logits(net.to(dev), images, dev)
+    images, bits = make_set(n_val, val_tile, card["seed"] + TEST_SEED_OFFSET, raw=True)
+    logits = predict_logits(net.to(dev), images, dev, card)
     if plot is not None:
         plot_held_out(logits, bits, card["calibration"], card["training_priors"], plot)
     return evaluate(logits, bits, card["calibration"], card["training_priors"])
@@ -261,9 +262,9 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
             log(f"step {step + 1}/{steps} loss {np.mean(losses[-100:]):.4f} ({time.time() - t0:.0f} s)")
     del images, bits
 
-    cal_images, cal_bits = make_set(n_val, val_tile, seed + CALIBRATION_SEED_OFFSET)
+    cal_images, cal_bits = make_set(n_val, val_tile, seed + CALIBRATION_SEED_OFFSET, raw=True)
     scales, priors, thresholds = calibrate(predict_logits(model, cal_images, dev), cal_bits)
-    test_images, test_bits = make_set(n_val, val_tile, seed + TEST_SEED_OFFSET)
+    test_images, test_bits = make_set(n_val, val_tile, seed + TEST_SEED_OFFSET, raw=True)
     metrics = evaluate(predict_logits(model, test_images, dev), test_bits, scales, priors)
     metrics["train_loss_first_last"] = [round(float(np.mean(losses[:20])), 5), round(float(np.mean(losses[-20:])), 5)]
     command = (f"python -m glue_astrodl.train contaminants --steps {steps} --batch {batch} --tile {tile} "
@@ -281,6 +282,8 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
         "arch_kwargs": {"n_classes": K, "in_channels": 1, "widths": list(widths)},
         "outputs": list(CLASSES),
         "normalisation": "asinh((x - level) / noise); level: sky mode, noise: MAD of horizontal pixel differences / sqrt 2, both of the whole frame (core.normalise.robust_level_noise)",
+        **_inference_card(),
+        "calibration_kind": "platt",
         "calibration": scales,
         "training_priors": priors,
         "generator_fractions": {c: float(f) for c, f in zip(CLASSES, fractions)},
@@ -291,7 +294,6 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
         "seed": seed,
         "data_version": CONTAMINANT_VERSION,
         "package_version": __version__,
-        "receptive_field_overlap": 64,
         "train_seconds": round(time.time() - t0),
     }
     model.cpu().eval()
