@@ -1,5 +1,6 @@
 """Many files through Dask: one output each, failures isolated, re-runs finish the job."""
 
+import functools
 import os
 import signal
 import threading
@@ -10,7 +11,7 @@ from astropy.table import Table
 from conftest import run_cli
 
 from glue_astrodl.core.batch import Job, run_batch
-from glue_astrodl.jobs import default_output, sources_job
+from glue_astrodl.jobs import default_output, task_job
 from glue_astrodl.sim import simulate_point_sources
 
 
@@ -23,6 +24,9 @@ def frames(tmp_path_factory):
         f.write(d / f"f{i:02d}.fits")
         paths.append(d / f"f{i:02d}.fits")
     return paths
+
+
+sources_job = functools.partial(task_job, "sources")  # the CLI's job for `astrodl sources`
 
 
 def _jobs(paths, outdir):
