@@ -8,13 +8,17 @@ from conftest import run_cli
 from regions import Regions
 
 
-def test_demo_writes_every_product(tmp_path):
+def test_demo_runs_every_registered_task(tmp_path):
+    from glue_astrodl.tasks.registry import tasks
+
     res = run_cli("demo", tmp_path, "--size", "512", "--quiet")
     assert res.returncode == 0, res.stderr
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"demo_frame.fits", "demo_sources.fits", "demo_sources.reg", "demo_source_probability.reg",
-            "demo_quicklook.png"} <= names
-    assert (tmp_path / "demo_quicklook.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"demo_frame.fits", "demo_raw_frame.fits", "demo_catalogue.ecsv", "demo_sources.fits",
+            "demo_sources.png", *(f"demo_contaminants_{k}.fits" for k in ("proba", "masks", "bitmask"))} <= names
+    for task in tasks():  # a summary line and a region file for every task
+        assert f"{task.label}: " in res.stdout and f"demo_{task.name}.reg" in names
+    assert (tmp_path / "demo_sources.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(Regions.read(tmp_path / "demo_sources.reg")) > 20
     recovered = int(res.stdout.split("% of true objects")[0].split()[-1])
     assert recovered >= 85

@@ -72,7 +72,7 @@ def test_factory_reads_contaminant_products_and_links_them_to_the_parent(tmp_pat
     parent = _image()
     dc = DataCollection([parent])
     for kind in ("proba", "masks", "bitmask"):
-        path = det.to_fits(tmp_path / f"frame_{kind}.fits", output=kind)
+        path = det.to_fits(tmp_path / f"frame_{kind}.fits", product=kind)
         data = load_data(str(path))
         dc.append(data)
         assert data.coords.wcs.compare(parent.coords.wcs, tolerance=1e-9)
@@ -209,15 +209,16 @@ def test_subset_regions_export_round_trips(tmp_path, suffix):
 def test_fits_exporter_writes_products_the_factory_reads_back(tmp_path):
     from glue_astrodl.glue.exporters import export_fits
     from glue_astrodl.glue.factories import read_product
-    from glue_astrodl.glue.products import contaminant_hdus, hdus_data
+    from glue_astrodl.glue.products import layers_data
     from glue_astrodl.glue.subsets import set_mask_subsets
 
     det = _fake_detection()
-    data = hdus_data("frame contaminants", contaminant_hdus(det), "probability")
-    assert [c.label for c in data.main_components] == ["CR", "SAT", "HCL", "DQ"]
+    data = layers_data("frame contaminants", det)
+    names = ["P(CR)", "P(SAT)", "P(HCL)", "bitmask"]
+    assert [c.label for c in data.main_components] == names
     (back,) = read_product(export_fits(tmp_path / "p.fits", data))
-    assert [c.label for c in back.main_components] == ["CR", "SAT", "HCL", "DQ"]
-    assert np.array_equal(back["SAT"], det["SAT"]) and np.array_equal(back["DQ"], det.bitmask())
+    assert [c.label for c in back.main_components] == names
+    assert np.array_equal(back["P(SAT)"], det["SAT"]) and np.array_equal(back["bitmask"], det.bitmask())
     assert back.coords.wcs.compare(det.wcs.wcs, tolerance=1e-9)
     dc = DataCollection([data])
     set_mask_subsets(dc, data, {"CR": det.masks()[0]})
@@ -244,35 +245,39 @@ def _viewer(image_array, header):
 
 
 def test_viewer_tools_run_on_the_active_image(raw_frame):
-    from glue_astrodl.glue.detect import CONTAMINANT_CLASSES
+    from glue_astrodl.tasks.contaminant_classes import MAXIMASK
 
     app, data, viewer = _viewer(raw_frame.image, raw_frame.header)
     dc = app.data_collection
     tool = viewer.toolbar.tools["astrodl:contaminants"]
-    tool.activate()
-    assert tool.message.startswith("Detect contaminants: 'raw contaminants'"), tool.message
+    tool.activate()  # the work runs in a thread: the viewer stays responsive
+    assert tool.message == "Detect Contaminants: running on raw..."
+    assert tool.wait(300)
+    expected = detect_contaminants(raw_frame.image, raw_frame.header)
+    assert tool.message == f"Detect Contaminants: raw: {expected.summary()}", tool.message
     out = dc["raw contaminants"]
-    assert [c.label for c in out.main_components] == [*CONTAMINANT_CLASSES, "DQ"]
-    expected = detect_contaminants(raw_frame.image, raw_frame.header, classes=CONTAMINANT_CLASSES)
+    assert [c.label for c in out.main_components] == [*(f"P({c})" for c in MAXIMASK.foreground), "bitmask"]
     groups = {g.label: g for g in dc.subset_groups}
     for name, mask in zip(expected.classes, expected.masks()):
-        np.testing.assert_allclose(out[name], expected[name])
+        if name == MAXIMASK.background:
+            continue
+        np.testing.assert_allclose(out[f"P({name})"], expected[name])
         if not mask.any():  # no subset for a class with nothing flagged
             assert f"raw {name}" not in groups
             continue
         group = groups[f"raw {name}"]
         assert np.array_equal(data.subsets[dc.subset_groups.index(group)].to_mask(), mask), name
         assert group.style.color == COLOURS[name]
-    assert np.all((out["CR"] >= 0) & (out["CR"] <= 1))
-    assert np.array_equal(out["DQ"], expected.bitmask())
+    assert np.all((out["P(CR)"] >= 0) & (out["P(CR)"] <= 1))
+    assert np.array_equal(out["bitmask"], expected.bitmask())
 
     sources = viewer.toolbar.tools["astrodl:sources"]
     sources.activate()
-    assert sources.message.startswith("Detect sources:"), sources.message
-    cat = dc["raw sources"]
+    assert sources.wait(300) and sources.message.startswith("Detect Sources: raw: "), sources.message
+    cat = dc["raw sources catalogue"]
     assert cat in [layer.layer for layer in viewer.state.layers]  # shown as markers
     group = next(g for g in dc.subset_groups if g.label == "raw P(source) >= 0.5")
-    pmap = dc["raw source maps"]["SOURCE"]
+    pmap = dc["raw sources"]["P(source)"]
     rows = cat.subsets[dc.subset_groups.index(group)].to_mask()
     xi, yi = np.round(cat["x"]).astype(int), np.round(cat["y"]).astype(int)
     assert cat.size > 0 and rows.tolist() == (pmap[yi, xi] >= 0.5).tolist()
@@ -283,7 +288,9 @@ def test_viewer_tool_reports_bad_input_in_one_line():
     before = len(app.data_collection)
     tool = viewer.toolbar.tools["astrodl:contaminants"]
     tool.activate()
-    assert tool.message.startswith("Detect contaminants failed:") and "\n" not in tool.message
+    assert tool.wait(300)
+    assert tool.message.startswith("Detect Contaminants failed: ") and "\n" not in tool.message, tool.message
     assert len(app.data_collection) == before
-    viewer.toolbar.tools["astrodl:sources"].activate()  # the viewer keeps working
-    assert "\n" not in viewer.toolbar.tools["astrodl:sources"].message
+    sources = viewer.toolbar.tools["astrodl:sources"]
+    sources.activate()  # the viewer keeps working
+    assert sources.wait(300) and "\n" not in sources.message and sources.message.startswith("Detect Sources failed")

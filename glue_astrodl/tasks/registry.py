@@ -102,17 +102,15 @@ class Param:
 
 
 def positive(value):
-    """Validator: a number > 0."""
-    value = float(value)
-    if not value > 0:
+    """Validator: a number > 0 (its type kept)."""
+    if not float(value) > 0:
         raise BadInputError(f"must be positive, got {value}")
     return value
 
 
 def fraction(value):
-    """Validator: a number in the open interval (0, 1)."""
-    value = float(value)
-    if not 0 < value < 1:
+    """Validator: a number in the open interval (0, 1) (its type kept)."""
+    if not 0 < float(value) < 1:
         raise BadInputError(f"must be in (0, 1), got {value}")
     return value
 

@@ -91,8 +91,8 @@ class Result:
 
         from ..io.fits import product_header
 
-        hdus = [fits.ImageHDU(np.asarray(layer.data), product_header(self.header, self.wcs, EXTNAME=layer.name[:68]),
-                              name=layer.name) for layer in self.layers()]
+        hdus = [fits.ImageHDU(np.asarray(layer.data), product_header(self.header, self.wcs), name=layer.name)
+                for layer in self.layers()]
         if self.table is not None:
             hdus.append(fits.table_to_hdu(self.table))
             hdus[-1].name = "TABLE"
