@@ -11,3 +11,18 @@ def test_sphinx_docs_build_without_warnings(tmp_path):
     assert "detect_sources" in (tmp_path / "api.html").read_text()
     for page, image in (("detect_contaminants", "detect_contaminants.png"), ("detect_sources", "detect_sources.png")):
         assert f"_images/{image}" in (tmp_path / f"{page}.html").read_text()  # screenshots of tests/test_browser.py
+
+
+DOCTEST_MODULES = ["glue_astrodl.core.taxonomy", "glue_astrodl.core.predictor", "glue_astrodl.tasks.registry",
+                   "glue_astrodl.tasks.results", "glue_astrodl.tasks.contaminants", "glue_astrodl.tasks.sources",
+                   "glue_astrodl.jobs", "glue_astrodl.products", "glue_astrodl.glue.results"]
+
+
+def test_docstring_examples_run():
+    """The Examples sections of the public API are true (run as doctests)."""
+    import doctest
+    import importlib
+
+    for name in DOCTEST_MODULES:
+        failed, attempted = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+        assert attempted > 0 and failed == 0, name

@@ -58,7 +58,7 @@ def add_result(data_collection, image, result, task_name, catalogue=None):
     >>> image = Data(DATA=frame.image, label="img")
     >>> dc = DataCollection([image])
     >>> added = add_result(dc, image, detect_sources(frame.image, fwhm=2.5), "sources")
-    >>> added["table"].label, added["table"].size
+    >>> added["table"].label, int(added["table"].size)
     ('img sources catalogue', 3)
     """
     out = {"layers": None, "subsets": [], "table": None}
