@@ -294,3 +294,20 @@ def test_viewer_tool_reports_bad_input_in_one_line():
     sources = viewer.toolbar.tools["astrodl:sources"]
     sources.activate()  # the viewer keeps working
     assert sources.wait(300) and "\n" not in sources.message and sources.message.startswith("Detect Sources failed")
+
+
+def test_glue_start_registers_without_importing_jdaviz_or_torch():
+    """glue's desktop (or a plain glue-jupyter session) loads the plugin without jdaviz."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom glue.main import load_plugins, _loaded_plugins\nload_plugins(require_qt_plugins=False)\n"
+            "from glue.config import viewer_tool\n"
+            "print('glue_astrodl' in _loaded_plugins, 'jdaviz' in sys.modules, 'torch' in sys.modules,"
+            " sorted(t for t in viewer_tool.members if t.startswith('astrodl:')))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    loaded, jdaviz, torch, tools = res.stdout.strip().split(" ", 3)
+    assert (loaded, jdaviz, torch) == ("True", "False", "False"), res.stdout + res.stderr[-2000:]
+    from glue_astrodl.tasks.registry import tasks
+
+    assert tools == str(sorted(f"astrodl:{t.name}" for t in tasks()))
