@@ -9,20 +9,22 @@ from pathlib import Path
 
 __all__ = ["task_job", "default_output"]
 
-_FITS_SUFFIXES = (".fits.fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits", ".fit", ".fts", ".fz", ".gz")
+_SUFFIXES = (".fits.fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits", ".fit", ".fts", ".fz", ".gz", ".ecsv", ".csv")
 
 
 def default_output(path, tag, suffix=".fits", outdir=None):
-    """``<dir>/<stem>_<tag><suffix>`` with FITS and compression suffixes removed.
+    """``<dir>/<stem>_<tag><suffix>`` with FITS, table and compression suffixes removed.
 
     Examples
     --------
     >>> str(default_output("night/raw.fits.fz", "bitmask"))
     'night/raw_bitmask.fits'
+    >>> str(default_output("cat.ecsv", "photometry", ".ecsv"))
+    'cat_photometry.ecsv'
     """
     path = Path(path)
     name = path.name
-    for ext in _FITS_SUFFIXES:
+    for ext in _SUFFIXES:
         if name.lower().endswith(ext):
             name = name[: -len(ext)]
             break

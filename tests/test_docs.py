@@ -15,7 +15,8 @@ def test_sphinx_docs_build_without_warnings(tmp_path):
 
 DOCTEST_MODULES = ["glue_astrodl.core.taxonomy", "glue_astrodl.core.predictor", "glue_astrodl.tasks.registry",
                    "glue_astrodl.tasks.results", "glue_astrodl.tasks.contaminants", "glue_astrodl.tasks.sources",
-                   "glue_astrodl.jobs", "glue_astrodl.products", "glue_astrodl.glue.results"]
+                   "glue_astrodl.jobs", "glue_astrodl.products", "glue_astrodl.glue.results",
+                   "glue_astrodl.core.cutouts", "glue_astrodl.tasks.catalogue", "glue_astrodl.tasks.photometry"]
 
 
 def test_docstring_examples_run():

@@ -19,7 +19,7 @@ from scipy.ndimage import median_filter
 
 from .errors import BadInputError
 
-__all__ = ["BackgroundMesh", "estimate_background", "asinh_stretch", "robust_level_noise", "sky_mode_asinh", "NORMALISERS"]
+__all__ = ["BackgroundMesh", "MaskedRows", "estimate_background", "asinh_stretch", "robust_level_noise", "sky_mode_asinh", "NORMALISERS"]
 
 
 @dataclass
@@ -168,6 +168,17 @@ def estimate_background(image, box=64, filter_size=3, nsigma=3.0, maxiters=5):
         bkg = median_filter(bkg, size=filter_size, mode="nearest")
         rms = median_filter(rms, size=filter_size, mode="nearest")
     return BackgroundMesh(bkg, rms, box, (height, width), n_missing)
+
+
+class MaskedRows:
+    """``data`` with the pixels of ``mask`` set to NaN, made band by band as it is read
+    (`estimate_background` reads row bands), so a memory-mapped image is never copied whole."""
+
+    def __init__(self, data, mask):
+        self.data, self.mask, self.shape = data, mask, data.shape
+
+    def __getitem__(self, rows):
+        return np.where(self.mask[rows], np.float32(np.nan), np.asarray(self.data[rows], dtype=np.float32))
 
 
 def asinh_stretch(x, background, rms, softening=1.0):

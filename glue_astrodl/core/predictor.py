@@ -5,11 +5,11 @@ the tasks (inference) and the training code (held-out evaluation) use it, so the
 cannot drift apart. A card used for inference declares, besides the weights registry's
 required keys (`glue_astrodl.core.weights`):
 
-``task``                     the task it serves (e.g. ``"contaminants"``)
-``normaliser``               ``{"name": <one of NORMALISERS>, **params}``
-``calibration_kind``         ``"platt"`` (``calibration = {output: [a, b]}`` and
-                             ``training_priors = {output: prior}`` required) or ``"none"``
-``receptive_field_overlap``  tile overlap in pixels (>= the receptive-field radius)
+* ``task``: the task it serves (e.g. ``"contaminants"``);
+* ``normaliser``: ``{"name": <one of NORMALISERS>, **params}``;
+* ``calibration_kind``: ``"platt"`` (``calibration = {output: [a, b]}`` and
+  ``training_priors = {output: prior}`` required) or ``"none"``;
+* ``receptive_field_overlap``: tile overlap in pixels (>= the receptive-field radius).
 
 `check_card` validates them and raises a one-line `BadInputError` naming the card.
 """

@@ -1,13 +1,41 @@
-"""Estimate the PSF FWHM of an image from its brightest compact sources."""
+"""The PSF of an image: given, from its header, or measured on its brightest compact sources.
+
+`image_psf` is the one rule the image tasks (sources, photometry) share; `estimate_fwhm`
+measures the FWHM when neither the user nor the header gives it.
+"""
 
 import warnings
 
 import numpy as np
+from astropy import units as u
 from scipy.ndimage import gaussian_filter, maximum_filter
 
 from ..core.errors import BadInputError
+from ..core.psf import fwhm_from_header, psf_kernel
 
-__all__ = ["estimate_fwhm"]
+__all__ = ["estimate_fwhm", "image_psf", "flux_unit"]
+
+
+def image_psf(img, fwhm, psf, profile, beta, background):
+    """``(kernel, fwhm)``: the centred unit-sum PSF of ``img`` (an `ImageData`) and its FWHM in
+    pixels: the given ``psf`` array or ``fwhm``, else the header's (``FWHM``, ``PSF_FWHM``,
+    ``SEEING`` with a WCS), else one measured on the image (``background()`` gives the
+    `BackgroundMesh` that needs)."""
+    if psf is None and fwhm is None:
+        fwhm = fwhm_from_header(img.header, img.wcs) or estimate_fwhm(img.data, background())
+    try:
+        kernel = psf_kernel(psf, fwhm, profile, beta)
+    except ValueError as err:
+        raise BadInputError(f"{img.name}: {err}") from None
+    if fwhm is None:  # from the PSF array: width at half maximum of its peak
+        fwhm = 2.0 * np.sqrt((kernel >= kernel.max() / 2).sum() / np.pi)
+    return kernel, float(fwhm)
+
+
+def flux_unit(header):
+    """The image's ``BUNIT`` as an astropy unit, or None when absent or unrecognised."""
+    unit = u.Unit(header.get("BUNIT", ""), parse_strict="silent") if header.get("BUNIT") else None
+    return None if isinstance(unit, u.UnrecognizedUnit) else unit
 
 
 # A pixel-integrated point source fits a Gaussian of FWHM >= sqrt(f^2 + 8 ln2 / 12) px, so

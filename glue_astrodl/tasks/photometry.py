@@ -31,17 +31,16 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from astropy import units as u
 from astropy.table import Column, Table
 from tqdm.auto import tqdm
 
 from .. import __version__
 from ..core.cutouts import EDGE, MASKED, NO_DATA, OFF_IMAGE, cutouts, describe_flags, footprint_mask
-from ..core.errors import BadInputError, Cancelled
-from ..core.normalise import estimate_background
-from ..core.psf import fwhm_from_header, gaussian_psf, moffat_psf, psf_kernel
+from ..core.errors import Cancelled
+from ..core.normalise import MaskedRows, estimate_background
+from ..core.psf import gaussian_psf, moffat_psf
 from .catalogue import POSITIONS, read_catalogue
-from .fwhm import estimate_fwhm
+from .fwhm import flux_unit, image_psf
 from .inputs import as_image
 from .masks import resolve_mask
 from .registry import IMAGE_CATALOGUE, Param, Task, positive, register_task
@@ -118,24 +117,13 @@ class PhotometryColumns(CatalogueColumns):
         return Regions([r.to_sky(self.wcs) for r in regs] if self.wcs is not None else regs)
 
 
-class _MaskedRows:
-    """``data`` with the pixels of ``mask`` set to NaN, made band by band as it is read
-    (`estimate_background` reads row bands), so a memory-mapped image is never copied whole."""
-
-    def __init__(self, data, mask):
-        self.data, self.mask, self.shape = data, mask, data.shape
-
-    def __getitem__(self, rows):
-        return np.where(self.mask[rows], np.float32(np.nan), np.asarray(self.data[rows], dtype=np.float32))
-
-
 def _background(img, flags, box, cat=None, radius=0):
     """`BackgroundMesh` of the image without the masked pixels ``flags`` and, given ``cat``,
     the catalogue's sources (disks of ``radius`` pixels)."""
     hidden = flags
     if cat is not None:
         hidden = footprint_mask(img.data.shape, cat.x, cat.y, radius) | (False if flags is None else flags)
-    return estimate_background(img.data if hidden is None else _MaskedRows(img.data, hidden), box=box)
+    return estimate_background(img.data if hidden is None else MaskedRows(img.data, hidden), box=box)
 
 
 def _profile(header, profile, beta):
@@ -146,21 +134,6 @@ def _profile(header, profile, beta):
         profile = profile if profile in ("gaussian", "moffat") else "gaussian"
     value = header.get("PSFBETA") if beta is None else beta
     return profile, float(value) if isinstance(value, (int, float)) and value > 1 else 2.5
-
-
-def _psf_model(img, fwhm, psf, profile, beta, background):
-    """``(kernel, fwhm)``: the centred unit-sum PSF and its FWHM in pixels, by the rule of
-    `detect_sources`: the given PSF or FWHM, else the header's FWHM, else one measured on the
-    image (``background()`` gives the `BackgroundMesh` that needs)."""
-    if psf is None and fwhm is None:
-        fwhm = fwhm_from_header(img.header, img.wcs) or estimate_fwhm(img.data, background())
-    try:
-        kernel = psf_kernel(psf, fwhm, profile, beta)
-    except ValueError as err:
-        raise BadInputError(f"{img.name}: {err}") from None
-    if fwhm is None:  # from the PSF array: width at half maximum of its peak
-        fwhm = 2.0 * np.sqrt((kernel >= kernel.max() / 2).sum() / np.pi)
-    return kernel, float(fwhm)
 
 
 def _psf_name(psf, profile, beta):
@@ -220,12 +193,6 @@ def _fit(batch, psf_at, mesh, gain=None):
         err = np.where(den > 0, np.sqrt(var) / den, np.nan)
     footprint = model > FOOTPRINT * model.max(axis=(1, 2), keepdims=True)
     return flux, err, batch.footprint_flags(footprint)
-
-
-def _flux_unit(header):
-    """The image's ``BUNIT`` as an astropy unit, or None when absent or unrecognised."""
-    unit = u.Unit(header.get("BUNIT", ""), parse_strict="silent") if header.get("BUNIT") else None
-    return None if isinstance(unit, u.UnrecognizedUnit) else unit
 
 
 def _columns(flux, err, flags, unit):
@@ -304,7 +271,7 @@ def forced_photometry(image, catalog, header=None, wcs=None, *, fwhm=None, psf=N
     cat = read_catalogue(catalog, img, positions=positions)
     flags = resolve_mask(img, mask, device=device)
     profile, beta = _profile(img.header, profile, beta)
-    kernel, fwhm = _psf_model(img, fwhm, psf, profile, beta, partial(_background, img, flags, box))
+    kernel, fwhm = image_psf(img, fwhm, psf, profile, beta, partial(_background, img, flags, box))
     kernel = _square(kernel)
     psf_at = _psf_at(kernel, psf, fwhm, profile, beta)
     mesh = _background(img, flags, box, cat, kernel.shape[0] // 2)
@@ -321,7 +288,7 @@ def forced_photometry(image, catalog, header=None, wcs=None, *, fwhm=None, psf=N
     finally:
         bar.close()
 
-    columns = _columns(flux, err, bits, _flux_unit(img.header))
+    columns = _columns(flux, err, bits, flux_unit(img.header))
     columns.meta.update(MF_MODEL="matched filter (analytic or given PSF, no weights)",
                         MF_METH="forced PSF photometry: weighted least-squares amplitude at the given position",
                         MF_VERS=f"glue_astrodl {__version__}", MF_FWHM=fwhm,

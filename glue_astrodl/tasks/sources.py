@@ -15,11 +15,9 @@ from astropy.io import fits
 from astropy.table import Table
 from scipy.ndimage import maximum_filter
 
-from ..core.errors import BadInputError
-from ..core.normalise import estimate_background
-from ..core.psf import fwhm_from_header, psf_kernel
+from ..core.normalise import MaskedRows, estimate_background
 from ..core.significance import fit_source_posterior, null_scale, sample_finite
-from .fwhm import estimate_fwhm
+from .fwhm import flux_unit, image_psf
 from .inputs import as_image
 from .masks import resolve_mask
 from .registry import IMAGE, Param, Task, fraction, positive, register_task
@@ -229,15 +227,8 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
 
     img = as_image(image, header, wcs, hdu=hdu, plane=plane)
     flags = resolve_mask(img, mask, device=device)
-    mesh = estimate_background(img.data if flags is None else np.where(flags, np.nan, img.data), box=box)
-    if psf is None and fwhm is None:
-        fwhm = fwhm_from_header(img.header, img.wcs) or estimate_fwhm(img.data, mesh)
-    try:
-        kernel = psf_kernel(psf, fwhm, profile, beta)
-    except ValueError as err:
-        raise BadInputError(f"{img.name}: {err}") from None
-    if fwhm is None:  # from the PSF array: width at half maximum of its peak
-        fwhm = 2.0 * np.sqrt((kernel >= kernel.max() / 2).sum() / np.pi)
+    mesh = estimate_background(img.data if flags is None else MaskedRows(img.data, flags), box=box)
+    kernel, fwhm = image_psf(img, fwhm, psf, profile, beta, lambda: mesh)
 
     def weighted(tile, window):
         bkg, rms = mesh.window(*window)
@@ -271,7 +262,7 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
     ys, xs, x, y, snr = ys[order], xs[order], x[order], y[order], snr[order]
     sigma_flux = scale / den[ys, xs]  # den holds sqrt(sum phi^2 / sigma^2)
     flux = snr * sigma_flux
-    unit = u.Unit(img.header.get("BUNIT", ""), parse_strict="silent") if img.header.get("BUNIT") else None
+    unit = flux_unit(img.header)
     table = Table()
     table["id"] = np.arange(1, len(x) + 1)
     table["x"], table["y"] = x.astype(np.float64), y.astype(np.float64)
@@ -284,7 +275,7 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
     table["flux_err"] = sigma_flux.astype(np.float64)
     table["prob"] = prob[ys, xs].astype(np.float64)
     table["flag"] = _near_mask(flags, x, y, fwhm) * FLAG_MASKED
-    if unit is not None and not isinstance(unit, u.UnrecognizedUnit):
+    if unit is not None:
         table["flux"].unit = table["flux_err"].unit = unit
     table["x"].unit = table["y"].unit = u.pix
     meta = dict(fwhm=float(fwhm), threshold=float(threshold), null_scale=scale,
