@@ -311,3 +311,40 @@ def test_glue_start_registers_without_importing_jdaviz_or_torch():
     from glue_astrodl.tasks.registry import tasks
 
     assert tools == str(sorted(f"astrodl:{t.name}" for t in tasks()))
+
+
+def test_photometry_columns_join_the_catalogue_and_its_subsets_show_on_the_image(tmp_path):
+    """Catalogue in, columns out: the new columns are components of the same catalogue Data,
+    still linked to the image, so a subset on them selects rows that the image viewer draws."""
+    from glue_jupyter import jglue
+    from glue_jupyter.bqplot.image import BqplotImageView
+
+    from glue_astrodl import forced_photometry
+    from glue_astrodl.glue.links import catalogue_links
+    from glue_astrodl.glue.results import run_task
+    from glue_astrodl.sim import simulate_point_sources
+
+    frame = simulate_point_sources((192, 192), snr=(5, 40), n_per_snr=6, fwhm=2.5, seed=8)
+    frame.write(tmp_path / "field.fits")
+    frame.truth["id", "ra", "dec"].write(tmp_path / "cat.fits")
+    app = jglue()
+    image = app.load_data(str(tmp_path / "field.fits"))
+    cat = app.load_data(str(tmp_path / "cat.fits"))
+    dc = app.data_collection
+    dc.add_link(catalogue_links(cat, image))
+    viewer = app.new_data_viewer(BqplotImageView, data=image, show=False)
+    viewer.add_data(cat)
+    tool = viewer.toolbar.tools["astrodl:photometry"]  # generated from the registry
+    tool.activate()
+    assert tool.wait(300) and tool.message.startswith("Forced Photometry: field: "), tool.message
+    expected = forced_photometry(str(tmp_path / "field.fits"), str(tmp_path / "cat.fits")).to_table()
+    np.testing.assert_allclose(cat["mf_flux"], expected["mf_flux"])
+    assert cat.get_component("mf_flux").units == str(expected["mf_flux"].unit)
+    assert {"mf_flux_err", "mf_snr", "mf_flag"} <= {c.label for c in cat.components}
+    bright = dc.new_subset_group("bright", cat.id["mf_snr"] > 20)
+    rows = cat.subsets[dc.subset_groups.index(bright)].to_mask()
+    assert rows.tolist() == (expected["mf_snr"] > 20).tolist() and 0 < rows.sum() < len(rows)
+    (layer,) = [s for s in viewer.state.layers if s.layer is cat.subsets[dc.subset_groups.index(bright)]]
+    assert layer.visible  # the bright rows are drawn on the image
+    run_task("photometry", dc, image, cat, fwhm="2.5")  # a re-run updates the columns in place
+    assert sum(c.label == "mf_flux" for c in cat.components) == 1
