@@ -40,6 +40,16 @@ def task_job(task_name, input, output, *, product=None, regions=None, catalog=No
     catalogue tasks write ``catalog`` with their new columns (ECSV, CSV or FITS by the
     suffix of ``output``); ``regions`` is a region file to write beside it. A task that
     streams its products (``Task.write``) writes them tile by tile.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from glue_astrodl.sim import simulate_point_sources
+    >>> d = Path(tempfile.mkdtemp())
+    >>> simulate_point_sources((96, 96), snr=(20,), n_per_snr=2, fwhm=2.5, seed=1).write(d / "f.fits")
+    >>> task_job("sources", d / "f.fits", d / "f_sources.fits", threshold=8.0)
+    '2 sources at S/N >= 8 (FWHM 2.50 px)'
     """
     from .tasks.registry import get_task
 

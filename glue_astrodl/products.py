@@ -89,7 +89,7 @@ def layer_hdus(result):
     WCS; a bit-mask layer gets EXTNAME ``DQ`` (what jdaviz's Data Quality plugin reads)."""
     from .tasks.results import BITMASK
 
-    return [fits.ImageHDU(np.asarray(layer.data), product_header(result.header, result.wcs, BUNIT=""),
+    return [fits.ImageHDU(layer.fits_data, product_header(result.header, result.wcs, BUNIT=""),
                           name="DQ" if layer.kind == BITMASK else layer.name)
             for layer in result.layers()]
 

@@ -81,8 +81,21 @@ def add_result(data_collection, image, result, task_name, catalogue=None):
 
 def run_task(task_name, data_collection, image, catalogue=None, callback=None, **params):
     """Run task ``task_name`` on the glue image ``image`` (and the catalogue ``Data``
-    ``catalogue`` for catalogue tasks) with ``params``, add its results (`add_result`) and
-    return the `Result`."""
+    ``catalogue`` for catalogue tasks) with ``params`` (text or typed, checked by the task's
+    `Param` declarations), add its results (`add_result`) and return the `Result`.
+
+    Examples
+    --------
+    >>> from glue.core import Data, DataCollection
+    >>> from glue_astrodl.sim import simulate_point_sources
+    >>> frame = simulate_point_sources((96, 96), snr=(20,), n_per_snr=3, fwhm=2.5, seed=1)
+    >>> image = Data(DATA=frame.image, label="img")
+    >>> dc = DataCollection([image])
+    >>> run_task("sources", dc, image, fwhm="2.5").summary()
+    '3 sources at S/N >= 5 (FWHM 2.50 px)'
+    >>> [d.label for d in dc]
+    ['img', 'img sources', 'img sources catalogue']
+    """
     task = get_task(task_name)
     inputs = [image_input(image)]
     if task.needs_catalogue:

@@ -38,6 +38,17 @@ def resolve_mask(image, mask, *, grow=1, **contaminant_params):
     ``grow`` dilates the flags by that many pixels (the faint edges of a cosmic-ray hit
     are not flagged but still bias a measurement); ``contaminant_params`` go to
     `detect_contaminants` when ``mask == "contaminants"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.tasks.inputs import as_image
+    >>> img = as_image(np.zeros((16, 16)))
+    >>> bad = np.zeros((16, 16), np.int16); bad[8, 8] = 1  # e.g. a bit-mask
+    >>> int(resolve_mask(img, bad).sum())  # grown by one pixel: 3x3
+    9
+    >>> resolve_mask(img, None) is None
+    True
     """
     if mask is None or mask is False:
         return None

@@ -154,6 +154,16 @@ class Task:
         for tasks that stream their products to the FITS file ``output`` tile by tile
         (and a region file to ``regions``), returning the one-line summary; by default the
         file job (`glue_astrodl.jobs.task_job`) calls ``run`` and ``Result.to_fits``.
+
+    Examples
+    --------
+    >>> from glue_astrodl.tasks.registry import IMAGE, Param, Task, get_task
+    >>> task = Task("peaks", "Find Peaks", IMAGE, run=lambda image, **kw: None,
+    ...             params=(Param("threshold", float, 5.0, "S/N threshold", validate=positive),))
+    >>> task.parse_params({"threshold": "3.5"}), task.output_tag, task.needs_catalogue
+    ({'threshold': 3.5}, 'peaks', False)
+    >>> get_task("sources").label
+    'Detect Sources'
     """
 
     name: str
@@ -209,7 +219,17 @@ _discovered = False
 
 def register_task(task):
     """Add ``task`` to the registry (re-registering the same name from the same module replaces
-    it; another module taking a name raises ``ValueError``). Returns ``task``."""
+    it; another module taking a name raises ``ValueError``). Returns ``task``.
+
+    A task module ends with ``TASK = register_task(Task(...))``; a module of
+    ``glue_astrodl/tasks`` is found by itself, another package names its ``Task`` in the
+    entry-point group ``glue_astrodl.tasks`` instead.
+
+    Examples
+    --------
+    >>> sorted(t.name for t in tasks())[:3]
+    ['contaminants', 'photometry', 'sources']
+    """
     old = _TASKS.get(task.name)
     if old is not None and old.module != task.module:
         raise ValueError(f"task {task.name!r} is already registered by {old.module}")

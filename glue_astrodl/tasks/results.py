@@ -39,6 +39,12 @@ class Layer:
     description: str = ""
     taxonomy: object = None
 
+    @property
+    def fits_data(self):
+        """The data as FITS stores it (booleans as uint8)."""
+        data = np.asarray(self.data)
+        return data.astype(np.uint8) if data.dtype == bool else data
+
 
 @dataclass
 class SubsetSpec:
@@ -64,7 +70,25 @@ def flagged_summary(fractions, top=3):
 
 class Result:
     """Base of every task's result: ``header``, ``wcs`` and ``meta`` of the input, and the
-    protocol the front ends use. Subclasses override what they hold."""
+    protocol the front ends use. Subclasses override what they hold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Edges(Result):
+    ...     def __init__(self, image):
+    ...         self.edges = np.abs(np.diff(image, axis=1, prepend=0)) > 1
+    ...     def layers(self):
+    ...         return [Layer("edges", self.edges, MASK)]
+    ...     def subsets(self):
+    ...         return [SubsetSpec("edges", self.edges, "#ff0000")]
+    ...     def summary(self):
+    ...         return f"{self.edges.mean():.0%} edge pixels"
+    >>> image = np.zeros((8, 8)); image[:, 4:] = 10
+    >>> res = Edges(image)
+    >>> res.summary(), [h.name for h in res.to_hdus()], len(res.to_regions())
+    ('25% edge pixels', ['EDGES'], 2)
+    """
 
     header = None
     wcs = None
@@ -91,7 +115,7 @@ class Result:
 
         from ..io.fits import product_header
 
-        hdus = [fits.ImageHDU(np.asarray(layer.data), product_header(self.header, self.wcs), name=layer.name)
+        hdus = [fits.ImageHDU(layer.fits_data, product_header(self.header, self.wcs), name=layer.name)
                 for layer in self.layers()]
         if self.table is not None:
             hdus.append(fits.table_to_hdu(self.table))

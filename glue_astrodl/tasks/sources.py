@@ -220,6 +220,16 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
     Returns
     -------
     SourceDetection
+
+    Examples
+    --------
+    >>> from glue_astrodl.sim import simulate_point_sources
+    >>> frame = simulate_point_sources((128, 128), snr=(30,), n_per_snr=3, fwhm=2.5, seed=2)
+    >>> res = detect_sources(frame.image, frame.header, threshold=10)
+    >>> len(res.table), round(res.fwhm, 2)
+    (3, 2.5)
+    >>> res.table["ra"].unit, res.table["flux"].unit
+    (Unit("deg"), Unit("adu"))
     """
     # torch is imported here, not with the module, so that viewers start without it
     from ..core.tiling import tiled_inference
