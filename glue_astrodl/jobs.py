@@ -47,7 +47,7 @@ def task_job(task_name, input, output, *, product=None, regions=None, catalog=No
     >>> from pathlib import Path
     >>> from glue_astrodl.sim import simulate_point_sources
     >>> d = Path(tempfile.mkdtemp())
-    >>> simulate_point_sources((96, 96), snr=(20,), n_per_snr=2, fwhm=2.5, seed=1).write(d / "f.fits")
+    >>> _ = simulate_point_sources((96, 96), snr=(20,), n_per_snr=2, fwhm=2.5, seed=1).write(d / "f.fits")
     >>> task_job("sources", d / "f.fits", d / "f_sources.fits", threshold=8.0)
     '2 sources at S/N >= 8 (FWHM 2.50 px)'
     """

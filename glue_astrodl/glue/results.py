@@ -92,7 +92,7 @@ def run_task(task_name, data_collection, image, catalogue=None, callback=None, *
     >>> image = Data(DATA=frame.image, label="img")
     >>> dc = DataCollection([image])
     >>> run_task("sources", dc, image, fwhm="2.5").summary()
-    '3 sources at S/N >= 5 (FWHM 2.50 px)'
+    '3 sources at S/N >= 5 (FWHM 2.50 px); no celestial FITS WCS: working in pixel coordinates'
     >>> [d.label for d in dc]
     ['img', 'img sources', 'img sources catalogue']
     """

@@ -45,8 +45,8 @@ def resolve_mask(image, mask, *, grow=1, **contaminant_params):
     >>> from glue_astrodl.tasks.inputs import as_image
     >>> img = as_image(np.zeros((16, 16)))
     >>> bad = np.zeros((16, 16), np.int16); bad[8, 8] = 1  # e.g. a bit-mask
-    >>> int(resolve_mask(img, bad).sum())  # grown by one pixel: 3x3
-    9
+    >>> int(resolve_mask(img, bad).sum())  # grown by one pixel: a plus of 5
+    5
     >>> resolve_mask(img, None) is None
     True
     """

@@ -87,7 +87,7 @@ class Result:
     >>> image = np.zeros((8, 8)); image[:, 4:] = 10
     >>> res = Edges(image)
     >>> res.summary(), [h.name for h in res.to_hdus()], len(res.to_regions())
-    ('25% edge pixels', ['EDGES'], 2)
+    ('12% edge pixels', ['EDGES'], 1)
     """
 
     header = None
