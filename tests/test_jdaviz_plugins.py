@@ -1,4 +1,6 @@
-"""jdaviz tray plugins "Detect Contaminants" and "Detect Sources" in a headless ``jdaviz.App()``.
+"""jdaviz tray plugins, one per registered task, in a headless ``jdaviz.App()``: the hand-written
+"Detect Contaminants" and "Detect Sources", the generated ones (toy tasks registered here,
+forced photometry) and the private-API compatibility module.
 
 The plugins are compared with the Python API run on the same pixels (never with fixed
 model outputs, which change when the model is retrained).
@@ -15,8 +17,13 @@ from astropy.io import fits
 from regions import Regions
 
 from glue_astrodl.core.errors import BadInputError
+from glue_astrodl.jdaviz import _compat, plugins, register
+from glue_astrodl.products import data_table, image_input
 from glue_astrodl.tasks.contaminant_classes import CLASSES, COLOURS
 from glue_astrodl.tasks.contaminants import default_thresholds, detect_contaminants
+from glue_astrodl.tasks.registry import BANDS_CATALOGUE, IMAGE, Param, Task, positive, \
+    register_task, tasks
+from glue_astrodl.tasks.results import MASK, CatalogueColumns, Layer, Result, SubsetSpec
 from glue_astrodl.tasks.sources import detect_sources
 
 CLASSES_RUN = ["CR", "HCL", "TRL", "SAT", "OV", "BBG"]  # a few classes keep the tests quick
@@ -69,8 +76,9 @@ class Session:
         return [text for color, text in self.messages if color == "error"]
 
 
-def test_plugins_appear_in_a_new_app_without_any_import(raw_fits):
-    """A fresh interpreter: only jdaviz is imported, the entry point does the rest."""
+def test_every_task_has_a_plugin_in_a_new_app_without_any_import(raw_fits):
+    """A fresh interpreter: only jdaviz is imported, the entry point does the rest, and every
+    registered task really got its plugin (glue's load_plugins swallows errors)."""
     code = textwrap.dedent(f"""
         import sys, warnings
         warnings.simplefilter("ignore")
@@ -81,19 +89,24 @@ def test_plugins_appear_in_a_new_app_without_any_import(raw_fits):
         assert "torch" not in sys.modules, "torch imported at app start"
         from glue.main import _loaded_plugins
         from jdaviz.core.registries import tray_registry
+        from glue_astrodl.jdaviz import plugins
         viewer = app.app.get_viewer("Image")
-        print("glue_astrodl" in _loaded_plugins, sorted(app.plugins.keys()),
-              tray_registry.members["astrodl-detect-contaminants"]["category"],
-              tray_registry.members["astrodl-detect-sources"]["category"],
-              sorted(t for t in viewer.toolbar.tools if t.startswith("astrodl")))
+        print(repr(("glue_astrodl" in _loaded_plugins,
+                    [(c.task.name, c.tray_name, c.task.label, tray_registry.members[c.tray_name]["category"],
+                      c.task.label in app.plugins) for c in plugins().values()],
+                    sorted(t for t in viewer.toolbar.tools if t.startswith("astrodl")))))
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    out = res.stdout.strip().splitlines()[-1]
-    assert out.startswith("True"), out
-    assert "'Detect Contaminants'" in out and "'Detect Sources'" in out
-    assert out.count("data:analysis") == 2
-    assert "['astrodl:open_contaminants', 'astrodl:open_sources']" in out
+    loaded, plugins, tools = eval(res.stdout.strip().splitlines()[-1])
+    assert loaded
+    names = [t.name for t in tasks()]
+    assert sorted(p[0] for p in plugins) == sorted(names) and {"contaminants", "sources"} <= set(names)
+    for name, tray_name, label, category, in_app in plugins:
+        assert category == "data:analysis" and in_app, name
+        assert tray_name == {"contaminants": "astrodl-detect-contaminants",
+                             "sources": "astrodl-detect-sources"}.get(name, f"astrodl-{name}")
+    assert tools == sorted(f"astrodl:open_{n}" for n in names)
 
 
 def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
@@ -175,7 +188,7 @@ def test_priors_thresholds_and_api_run(raw_fits):
     plg._obj.vue_set_prior({"name": "TRL", "value": "abc"})  # typed in the table
     assert len(s.errors()) == 1 and "\n" not in s.errors()[0]
 
-    with pytest.raises(BadInputError, match="tta must be one of"):
+    with pytest.raises(BadInputError, match="tta: must be one of"):
         plg.tta = 3
     result = plg.run(classes=["CR", "TRL"], thresholds={"TRL": 0.2}, tta=2)
     expected = detect_contaminants(fits.getdata(raw_fits), fits.getheader(raw_fits), classes=["CR", "TRL"],
@@ -259,31 +272,66 @@ def test_bad_input_shows_an_error_and_the_app_stays_usable(raw_fits, tmp_path):
 def test_detect_sources_adds_maps_markers_and_a_linked_catalogue(stars_fits):
     s = Session(stars_fits)
     plg = s.plugin("Detect Sources")
-    assert plg.fwhm is None and "header" in plg._obj.fwhm_hint
-    plg._obj.vue_set_fwhm("-1")
-    assert "invalid fwhm" in s.errors()[-1] and plg.fwhm is None
-    with pytest.raises(BadInputError):
+    obj = plg._obj
+    fields = {f["name"]: f for f in obj.fields}  # one control per parameter of the task
+    assert [f["name"] for f in obj.fields] == ["fwhm", "profile", "threshold", "prior"]
+    assert fields["fwhm"]["label"] == "PSF FWHM (pixels)" and "header" in fields["fwhm"]["hint"]
+    assert fields["profile"]["choices"] == ["gaussian", "moffat"] and fields["threshold"]["text"] == "5.0"
+    assert plg.fwhm is None and plg.mask.selected == "None"
+    obj.vue_set_param({"name": "fwhm", "value": "-1"})  # typed in the field: shown there, Run blocked
+    assert obj.fields[0]["error"] == "must be positive, got -1.0" and obj.fields[0]["text"] == "-1"
+    assert obj.blocked == "PSF FWHM (pixels): must be positive, got -1.0" and plg.fwhm is None
+    obj.vue_start()
+    assert s.errors()[-1] == "Detect Sources failed on stars: PSF FWHM (pixels): must be positive, got -1.0"
+    assert "stars sources" not in s.dc
+    with pytest.raises(BadInputError, match="threshold: must be positive"):
         plg.threshold = 0
-    plg._obj.vue_start()
-    assert plg._obj.wait(300) and s.messages[-1][0] == "success", s.messages[-3:]
+    obj.vue_set_param({"name": "fwhm", "value": ""})  # empty again: from the header
+    assert obj.blocked == "" and plg.fwhm is None
+    obj.vue_start()
+    assert obj.wait(300) and s.messages[-1][0] == "success", s.messages[-3:]
 
     expected = detect_sources(str(stars_fits))
+    assert s.messages[-1][1].startswith(f"stars: {expected.summary()}; added 2 layers, catalogue 'stars sources'")
     for label, values in (("stars significance", expected.significance), ("stars P(source)", expected.probability)):
         layer = s.dc[label]
         np.testing.assert_allclose(layer.get_component(layer.main_components[0]).data, values, atol=1e-5)
     cat = s.dc["stars sources"]
     assert cat.size == len(expected.table) == plg.n_sources > 0
-    assert {"ra", "dec", "snr", "flux", "prob"} <= {c.label for c in cat.components}
+    assert {"ra", "dec", "snr", "flux", "prob", "flag"} <= {c.label for c in cat.components}
     np.testing.assert_allclose(np.sort(cat["ra"]), np.sort(expected.table["ra"]))
     image = s.dc["stars"]
     x = cat[image.pixel_component_ids[1]]  # the catalogue through jdaviz's links to the image
     np.testing.assert_allclose(np.sort(x), np.sort(expected.table["x"]), atol=1e-3)
     (markers,) = [layer for layer in s.japp.get_viewer("Image").layers if layer.layer.label == "stars sources"]
     assert markers.state.visible and markers.state.size == 50
+    (subset,) = expected.subsets()
+    assert np.array_equal(s.subset_mask(f"stars {subset.name}", "stars"), subset.mask)
 
     plg.run(fwhm=2.5, threshold=8)
     assert plg.n_sources == len(detect_sources(str(stars_fits), fwhm=2.5, threshold=8).table)
     assert s.dc["stars sources"].size == plg.n_sources
+
+
+def test_detect_sources_ignores_the_contaminants_of_the_same_image(raw_fits):
+    """Tasks compose: Detect Sources offers the contaminant bit-mask computed for its image."""
+    s = Session(raw_fits)
+    sources = s.plugin("Detect Sources")
+    assert sources.mask.choices == ["None", "Run Detect Contaminants first"]
+    s.plugin("Detect Contaminants").run(classes=CLASSES_RUN)
+    assert sources.mask.choices == ["None", "raw contaminant bitmask", "Run Detect Contaminants first"]
+    sources.mask = "raw contaminant bitmask"
+    result = sources.run()
+    image, header = fits.getdata(raw_fits), fits.getheader(raw_fits)
+    contaminants = detect_contaminants(image, header, classes=CLASSES_RUN)
+    expected = detect_sources(image, header, mask=contaminants)
+    assert result.meta["n_masked"] == expected.meta["n_masked"] > 0
+    np.testing.assert_array_equal(result.table["flag"], expected.table["flag"])
+    np.testing.assert_allclose(s.dc["raw sources"]["snr"], expected.table["snr"])
+
+    sources.mask = "Run Detect Contaminants first"
+    result = sources.run()
+    assert result.meta["n_masked"] == detect_sources(image, header, mask="contaminants").meta["n_masked"]
 
 
 def test_viewer_buttons_open_the_plugins_on_the_active_layer(raw_fits, stars_fits):
@@ -291,8 +339,8 @@ def test_viewer_buttons_open_the_plugins_on_the_active_layer(raw_fits, stars_fit
     s.app.load(str(stars_fits), format="Image", data_label="stars")
     viewer = s.japp.get_viewer("Image")
     active = viewer.active_image_layer.layer.label
-    for tool_id, name in (("astrodl:open_contaminants", "Detect Contaminants"),
-                          ("astrodl:open_sources", "Detect Sources")):
+    for cls in plugins().values():
+        tool_id, name = f"astrodl:open_{cls.task.name}", cls.task.label
         plugin = s.plugin(name)
         plugin.dataset = "raw" if active != "raw" else "stars"
         viewer.toolbar.tools[tool_id].activate()
@@ -316,3 +364,173 @@ def test_deprecated_imviz_gets_the_plugins_with_add_to_tray(raw_fits):
     assert [k for k in imviz.plugins if k.startswith("Detect")] == ["Detect Contaminants", "Detect Sources"]
     imviz.plugins["Detect Contaminants"].run(classes=["CR"])
     assert "raw P(CR)" in imviz.app.data_collection
+
+
+class ToyResult(Result):
+    """Pixels above a level: a visible mask layer and a subset."""
+
+    def __init__(self, mask, level):
+        self.mask, self.level = mask, level
+
+    def layers(self):
+        return [Layer("mask", self.mask.astype(np.uint8), MASK, visible=True)]
+
+    def subsets(self):
+        return [SubsetSpec("above", self.mask, "#ff00ff")]
+
+    def summary(self):
+        return f"{int(self.mask.sum())} pixels above {self.level:g} sigma"
+
+
+def toy_threshold(image, *, level=3.0, side="above", callback=None):
+    data = np.asarray(image.data, dtype=float)
+    d = data - np.median(data)
+    z = d / (1.4826 * np.median(np.abs(d)))
+    return ToyResult(z > level if side == "above" else z < -level, level)
+
+
+TOY = Task("toy-threshold", "Toy Threshold", IMAGE, toy_threshold, module=__name__, params=(
+    Param("level", float, 3.0, "level in sigma above the median", validate=positive, label="Level (sigma)"),
+    Param("side", str, "above", "which side of the median", choices=("above", "below"))))
+
+
+def toy_band_sum(bands, catalog, *, callback=None):
+    from astropy.table import Table
+
+    x, y = (np.round(np.asarray(catalog[c])).astype(int) for c in ("x", "y"))
+    return CatalogueColumns(catalog, Table({"band_sum": sum(np.asarray(b.data)[y, x] for b in bands)}))
+
+
+TOY_BANDS = Task("toy-bands", "Toy Band Sum", BANDS_CATALOGUE, toy_band_sum, module=__name__)
+
+
+@pytest.fixture(scope="module")
+def toys():
+    """The toy tasks, registered (the plugins of tasks registered after start-up come with
+    the next ``register()``, which every new App runs)."""
+    for task in (TOY, TOY_BANDS):
+        register_task(task)
+    register()
+    return plugins()
+
+
+def test_a_generated_plugin_gets_controls_from_the_params_and_shows_its_results(raw_fits, toys):
+    from jdaviz.core.registries import tray_registry
+
+    assert toys["toy-threshold"].__module__ == "glue_astrodl.jdaviz.task_plugin"  # no jdaviz file for it
+    assert tray_registry.members["astrodl-toy-threshold"]["category"] == "data:analysis"
+    s = Session(raw_fits)
+    plg = s.plugin("Toy Threshold")
+    obj = plg._obj
+    assert "astrodl:open_toy-threshold" in s.japp.get_viewer("Image").toolbar.tools
+    assert obj.fields == [
+        {"name": "level", "label": "Level (sigma)", "hint": "level in sigma above the median", "text": "3.0",
+         "error": "", "choices": None},
+        {"name": "side", "label": "which side of the median", "hint": "which side of the median", "text": "above",
+         "error": "", "choices": ["above", "below"]}]
+    assert not obj.needs_catalogue and not obj.takes_mask and "level" in plg.__doc__
+
+    obj.vue_set_param({"name": "level", "value": "zero"})
+    assert obj.blocked == "Level (sigma): could not convert string to float: 'zero'" and plg.level == 3.0
+    plg.level = 2  # the API sets a valid value: the field shows it, Run is free again
+    assert obj.fields[0]["text"] == "2" and obj.blocked == ""
+    obj.vue_set_param({"name": "level", "value": "-4"})
+    before = len(s.dc)
+    with pytest.raises(BadInputError, match="Level"):
+        plg.run()  # never with the previous value
+    assert len(s.dc) == before
+    assert s.errors()[-1] == "Toy Threshold failed on raw: Level (sigma): must be positive, got -4.0"
+    obj.vue_set_param({"name": "level", "value": "2"})
+    obj.vue_set_param({"name": "side", "value": "below"})
+    obj.vue_start()
+    assert obj.wait(60) and s.messages[-1][0] == "success", s.messages[-2:]
+
+    expected = toy_threshold(image_input(s.dc["raw"]), level=2.0, side="below")
+    assert plg.result.level == 2.0 and plg.side == "below" and expected.mask.any()
+    assert s.messages[-1][1] == f"raw: {expected.summary()}; added 1 layer, 1 subset"
+    layer = s.dc["raw mask"]
+    np.testing.assert_array_equal(layer.get_component(layer.main_components[0]).data, expected.mask)
+    assert layer in [a.layer for a in s.japp.get_viewer("Image").layers]  # Layer.visible: shown
+    group = s.dc.subset_groups[[g.label for g in s.dc.subset_groups].index("raw above")]
+    assert group.style.color == "#ff00ff"
+    assert np.array_equal(s.subset_mask("raw above"), expected.mask)
+
+
+@pytest.mark.skipif("photometry" not in {t.name for t in tasks()}, reason="no photometry task yet")
+def test_forced_photometry_adds_its_columns_and_shows_them_in_a_table_viewer(stars_fits, star_field):
+    from glue_astrodl.tasks.photometry import forced_photometry
+
+    assert plugins()["photometry"].__module__ == "glue_astrodl.jdaviz.task_plugin"  # generated
+    s = Session(stars_fits)
+    s.app.load(star_field.truth["id", "ra", "dec"], format="Catalog", data_label="truth", col_other=["id"])
+    plg = s.plugin("Forced Photometry")
+    assert plg.catalog.selected == "truth" and plg.dataset.selected == "stars"
+    assert [f["name"] for f in plg._obj.fields] == [p.name for p in plugins()["photometry"].task.params]
+    result = plg.run()
+    cat = s.dc["truth"]
+    expected = forced_photometry(image_input(s.dc["stars"]), data_table(cat))
+    for name in ("mf_flux", "mf_flux_err", "mf_snr", "mf_flag"):
+        np.testing.assert_allclose(cat[name], expected.columns[name])
+        np.testing.assert_allclose(result.columns[name], expected.columns[name])
+    assert cat.get_component("mf_flux").units == str(expected.columns["mf_flux"].unit)
+    assert s.messages[-1][1].endswith("added columns mf_flux, mf_flux_err, mf_snr, mf_flag to 'truth' "
+                                      "(table viewer 'truth table')")
+    table = s.app.viewers["truth table"]._obj.glue_viewer
+    assert {"mf_flux", "mf_snr"} <= {h["text"] for h in table.widget_table.headers}
+    plg.run(fwhm=2.5)  # a re-run updates the columns in the same table
+    np.testing.assert_allclose(cat["mf_flux"], forced_photometry(image_input(s.dc["stars"]), data_table(cat),
+                                                                 fwhm=2.5).columns["mf_flux"])
+    assert [v for v in s.app.viewers if "table" in v] == ["truth table"]
+
+
+def test_catalogue_columns_in_a_table_viewer_whose_tools_work_headless(stars_fits, toys):
+    """The band task's columns, and jdaviz's table tools on them (zoom to rows, subset of rows)."""
+    from astropy.table import Table
+
+    s = Session(stars_fits)
+    pixels = Table({"x": [20.0, 100.0, 200.0], "y": [30.0, 120.0, 210.0]})
+    s.app.load(pixels, format="Catalog", data_label="pixels", col_other=["x", "y"])
+    plg = s.plugin("Toy Band Sum")
+    assert plg._obj.multiselect and plg._obj.needs_catalogue
+    plg.dataset = ["stars"]
+    plg.catalog = "pixels"
+    plg.run()
+    image = fits.getdata(stars_fits)
+    np.testing.assert_allclose(s.dc["pixels"]["band_sum"], image[[30, 120, 210], [20, 100, 200]])
+
+    table = s.app.viewers["pixels table"]._obj.glue_viewer
+    viewer = s.japp.get_viewer("Image")
+    viewer.shape = (400, 400)
+    tools = table.toolbar.tools
+    tools["jdaviz:table_zoom_to_selected"].activate()
+    table.widget_table.checked = [0]
+    tools["jdaviz:table_apply_zoom"].activate()
+    assert (viewer.state.zoom_center_x, viewer.state.zoom_center_y) == pytest.approx((20, 30))
+    assert viewer.state.y_max - viewer.state.y_min < 100
+    table.toolbar.restore_tools()
+    tools["jdaviz:table_subset"].activate()
+    table.widget_table.checked = [1, 2]
+    groups = len(s.dc.subset_groups)
+    tools["jdaviz:table_apply_subset"].activate()
+    assert len(s.dc.subset_groups) == groups + 1
+    assert s.dc["pixels"].subsets[-1].to_mask().tolist() == [False, True, True]
+
+
+def test_private_api_calls_are_checked_on_the_installed_versions():
+    """Fails on a jdaviz or glue-jupyter version the calls in _compat were not tested with:
+    check every function there, then add the version to _compat.TESTED."""
+    assert _compat.untested() == [], "untested host versions: check glue_astrodl/jdaviz/_compat.py"
+    assert _compat.untested({"jdaviz": ("4.2",)})[0][0] == "jdaviz"
+
+
+def test_untested_versions_warn(monkeypatch):
+    monkeypatch.setattr(_compat, "TESTED", {"jdaviz": ("4.2",)})
+    with pytest.warns(RuntimeWarning, match="tested with jdaviz 4.2.x, not 5"):
+        assert [d for d, _ in _compat.check_versions()] == ["jdaviz"]
+
+
+def test_compat_imports_neither_jdaviz_nor_glue_jupyter():
+    code = ("import sys; import glue_astrodl.jdaviz._compat; "
+            "print([m for m in ('jdaviz', 'glue_jupyter') if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.stdout.strip() == "[]", res.stderr[-2000:]

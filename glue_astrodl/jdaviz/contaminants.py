@@ -1,28 +1,25 @@
-"""The "Detect Contaminants" tray plugin."""
+"""The "Detect Contaminants" tray plugin: the task plugin with a class table (priors,
+thresholds, flagged fractions), a test-time augmentation switch and region export."""
 
 import re
 from pathlib import Path
 
-from jdaviz.core.registries import tray_registry
-from jdaviz.core.template_mixin import DatasetSelectMixin, PluginTemplateMixin, SelectPluginComponent
-from jdaviz.core.user_api import PluginUserApi
+from jdaviz.core.template_mixin import SelectPluginComponent
 from traitlets import Any, Bool, Dict, Int, List, Unicode, observe, validate
 
 from ..core.errors import BadInputError
-from ..tasks.contaminant_classes import CLASSES, COLOURS, DEFAULT_PRIORS, DESCRIPTIONS
 from ..core.weights import find_model
-from ..glue.detect import CONTAMINANT_CLASSES
-from ..glue.products import contaminant_hdus, image_input
-from ..glue.subsets import set_mask_subsets
 from ..io.regions import REGION_FORMATS, write_regions
-from ..tasks.contaminants import default_thresholds, detect_contaminants
-from .layers import add_image_layers, use_flag_map
-from .worker import BackgroundRunMixin
+from ..tasks.contaminant_classes import MAXIMASK
+from ..tasks.contaminants import default_thresholds
+from ..tasks.registry import get_task
+from ..tasks.results import BITMASK
+from .task_plugin import TaskPlugin
 
 __all__ = ["DetectContaminants"]
 
-MODEL = "contaminants"
 SUFFIXES = {"ds9": ".reg", "crtf": ".crtf", "fits": ".fits"}
+CLASSES = MAXIMASK.classes
 
 
 def _merged(current, update, what, valid, interval):
@@ -36,16 +33,16 @@ def _merged(current, update, what, valid, interval):
     return {name: float(value) for name, value in merged.items()}
 
 
-@tray_registry("astrodl-detect-contaminants", label="Detect Contaminants", category="data:analysis")
-class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectMixin):
+class DetectContaminants(TaskPlugin):
     """Per-pixel probabilities of contaminants (MaxiMask's 14 classes) in an image.
 
     Run adds, for the chosen image ``<data>``: one probability layer ``<data> P(<class>)``
     per class (in the data menu, to show in any viewer), the bit-mask ``<data> contaminant
     bitmask`` (MaxiMask bit codes, shown as a data-quality layer of ``<data>``, see the Data
-    Quality plugin), and one subset ``<data> <class>`` per flagged class (pixels at or above
-    the class threshold, in the class colour). Inference runs in the background with a
-    progress bar; Cancel stops it. A re-run updates the layers.
+    Quality plugin; *Detect Sources* offers it as its mask), and one subset ``<data>
+    <class>`` per flagged class (pixels at or above the class threshold, in the class
+    colour). Inference runs in the background with a progress bar; Cancel stops it. A
+    re-run updates the layers.
 
     Public API (``app.plugins['Detect Contaminants']``):
 
@@ -66,6 +63,10 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
     * :meth:`run`, :meth:`cancel`, :meth:`export_regions`.
     """
 
+    task = get_task("contaminants")
+    tray_name = "astrodl-detect-contaminants"
+    own_params = ("classes", "priors", "tta", "model")
+    flag_map = "MaxiMask"
     template_file = __file__, "contaminants.vue"
 
     classes_items = List().tag(sync=True)
@@ -89,29 +90,26 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._plugin_description = "Flag cosmic rays, trails, bad pixels and other contaminants."
-        self.docs_description = ("Per-pixel contaminant probabilities from a neural network, calibrated "
-                                 "to your priors: probability layers, a bit-mask and one subset per class.")
-        self.dataset.add_filter("is_image_not_spectrum", "not_from_this_plugin")
-        self._card = find_model(MODEL)
+        self._card = find_model(self.task.param("model").default)
         self.model_name = f"{self._card.name} {self._card.version}"
         self.classes = SelectPluginComponent(self, items="classes_items", selected="classes_selected",
                                              multiselect="classes_multiselect", manual_options=list(CLASSES))
-        self.classes.selected = list(CONTAMINANT_CLASSES)
+        self.classes.selected = list(MAXIMASK.foreground)
         self.export_classes = SelectPluginComponent(self, items="export_classes_items",
                                                     selected="export_classes_selected",
                                                     multiselect="export_classes_multiselect",
                                                     manual_options=list(CLASSES))
         self.export_format = SelectPluginComponent(self, items="export_format_items", selected="export_format_selected",
                                                    manual_options=list(SUFFIXES))
-        self.priors = dict(DEFAULT_PRIORS, **self._card.get("default_priors", {}))
+        self.priors = dict(MAXIMASK.default_priors, **self._card.get("default_priors", {}))
         self.thresholds = default_thresholds(self._card, self.priors)
-        self.result = None
 
-    @property
-    def user_api(self):
-        return PluginUserApi(self, expose=("dataset", "classes", "priors", "thresholds", "tta", "run", "cancel",
-                                           "export_regions", "export_classes", "export_format", "export_filename"),
-                             readonly=("device", "model_name", "flagged", "result"))
+    def _expose(self):
+        return (*super()._expose(), "classes", "priors", "thresholds", "tta", "export_regions", "export_classes",
+                "export_format", "export_filename")
+
+    def _readonly(self):
+        return (*super()._readonly(), "device", "model_name", "flagged")
 
     @validate("priors")
     def _valid_priors(self, proposal):
@@ -120,6 +118,10 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
     @validate("thresholds")
     def _valid_thresholds(self, proposal):
         return _merged(self.thresholds, proposal["value"], "threshold", lambda t: 0.0 <= t <= 1.0, "[0, 1]")
+
+    @validate("tta")
+    def _valid_tta(self, proposal):
+        return self.task.param("tta").parse(proposal["value"])
 
     @observe("plugin_opened")
     def _describe_device(self, *args):
@@ -133,14 +135,6 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         except BadInputError as err:  # e.g. ASTRODL_DEVICE=cuda without CUDA: Run will say so too
             self.device = str(err)
 
-    @validate("tta")
-    def _valid_tta(self, proposal):
-        from ..core.symmetry import SYMMETRIES
-
-        if proposal["value"] not in SYMMETRIES:
-            raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))}, got {proposal['value']}")
-        return proposal["value"]
-
     @observe("priors")
     def _reset_thresholds(self, change):
         moved = {c: p for c, p in change["new"].items() if change["old"] and change["old"].get(c) != p}
@@ -152,8 +146,8 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         if not hasattr(self, "classes"):
             return
         selected = self.classes.selected
-        self.rows = [{"name": c, "description": DESCRIPTIONS[c], "colour": COLOURS[c], "selected": c in selected,
-                      "prior": self.priors[c], "threshold": round(self.thresholds[c], 4),
+        self.rows = [{"name": c, "description": MAXIMASK.descriptions[c], "colour": MAXIMASK.colours[c],
+                      "selected": c in selected, "prior": self.priors[c], "threshold": round(self.thresholds[c], 4),
                       "flagged": f"{self.flagged[c]:.2%}" if c in self.flagged else ""}
                      for c in CLASSES if c in self.priors and c in self.thresholds]
 
@@ -166,11 +160,40 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         selected = self.classes.selected
         self.classes.selected = [c for c in CLASSES if (c in selected) != (c == name)]
 
+    def _set_from_table(self, trait, data):
+        """A prior or threshold typed in the class table; an invalid one is reported and the
+        table shows the previous value again."""
+        try:
+            setattr(self, trait, {data["name"]: data["value"]})
+        except (BadInputError, ValueError, TypeError) as err:
+            self._notify(f"{self._plugin_name}: invalid {trait[:-1]} of {data['name']}: {err}", "error")
+            self.send_state("rows")
+
     def vue_set_prior(self, data):
-        self._set_from_ui("priors", {data["name"]: data["value"]}, shown="rows")
+        self._set_from_table("priors", data)
 
     def vue_set_threshold(self, data):
-        self._set_from_ui("thresholds", {data["name"]: data["value"]}, shown="rows")
+        self._set_from_table("thresholds", data)
+
+    def layer_label(self, image_label, layer):
+        if layer.kind == BITMASK:
+            return f"{image_label} contaminant bitmask"
+        return super().layer_label(image_label, layer)
+
+    def task_kwargs(self):
+        classes = list(self.classes.selected)
+        if not classes:
+            raise BadInputError("no class selected")
+        self._describe_device()
+        return dict(super().task_kwargs(), classes=classes, priors={c: self.priors[c] for c in classes}, tta=self.tta)
+
+    def _show(self, job, result):
+        result.thresholds.update({c: self.thresholds[c] for c in result.classes})
+        message = super()._show(job, result)
+        self.has_result = True
+        self.flagged = result.flagged_fractions()
+        self.export_classes.selected = [c for c in result.classes if c != MAXIMASK.background]
+        return message
 
     def run(self, dataset=None, classes=None, priors=None, thresholds=None, tta=None):
         """Detect contaminants (blocking) and add the results; returns the `ContaminantDetection`.
@@ -178,41 +201,7 @@ class DetectContaminants(BackgroundRunMixin, PluginTemplateMixin, DatasetSelectM
         Arguments given here update the plugin's settings first (see the class docstring).
         """
         classes = None if classes is None else [c.upper() for c in classes]
-        return self._run_with(dataset=dataset, classes=classes, priors=priors, thresholds=thresholds, tta=tta)
-
-    def _run(self, wait):
-        data = self.dataset.selected_dc_item
-        classes = list(self.classes.selected)
-        priors = {c: self.priors[c] for c in classes}
-        thresholds = {c: self.thresholds[c] for c in classes}
-        tta = self.tta
-        self._describe_device()
-
-        def work(callback):
-            if data is None:
-                raise BadInputError("no image selected")
-            if not classes:
-                raise BadInputError("no class selected")
-            return detect_contaminants(image_input(data), classes=classes, priors=priors, tta=tta, callback=callback)
-
-        def finish(result):
-            result.thresholds.update(thresholds)
-            label = data.label
-            hdus = contaminant_hdus(result)
-            layers = [(f"{label} P({h.name})", h) for h in hdus[:-1]] + [(f"{label} contaminant bitmask", hdus[-1])]
-            add_image_layers(self, label, layers, show=[layers[-1][0]])
-            use_flag_map(self, layers[-1][0])
-            set_mask_subsets(self._app.data_collection, data, dict(zip(classes, result.masks())), COLOURS,
-                             prefix=f"{label} ")
-            self.result, self.has_result = result, True
-            self.flagged = result.flagged_fractions()
-            self.export_classes.selected = [c for c in classes if c != "BG"]
-            top = sorted(((f, c) for c, f in self.flagged.items() if c != "BG"), reverse=True)[:3]
-            flagged = ", ".join(f"{c} {f:.2%}" for f, c in top if f > 0) or "nothing"
-            return (f"{label}: {len(classes)} probability layers, bit-mask and a subset per flagged class added; "
-                    f"flagged {flagged}")
-
-        return self._start(work, finish, wait, subject=getattr(data, "label", None))
+        return super().run(dataset=dataset, classes=classes, priors=priors, thresholds=thresholds, tta=tta)
 
     def vue_write_regions(self, *args):
         try:

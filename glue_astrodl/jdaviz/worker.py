@@ -14,14 +14,17 @@ from pathlib import Path
 from glue.core.hub import HubListener
 from ipyvuetify import VuetifyTemplate
 from jdaviz.core.events import SnackbarMessage
-from traitlets import Bool, Float, TraitError, Unicode
+from traitlets import Bool, Float, Unicode
 
-from ..core.errors import BadInputError, Cancelled
-from ..glue.tools import one_line
+from ..core.errors import Cancelled
+from ..products import one_line
 
-__all__ = ["BackgroundRunMixin"]
+__all__ = ["BackgroundRunMixin", "vue_component"]
 
-RUN_CONTROLS = (Path(__file__).parent / "run_controls.vue").read_text()
+
+def vue_component(name):
+    """The text of the ``.vue`` component ``name`` shipped beside this module."""
+    return (Path(__file__).parent / f"{name}.vue").read_text()
 
 
 class BackgroundRunMixin(VuetifyTemplate, HubListener):
@@ -36,7 +39,7 @@ class BackgroundRunMixin(VuetifyTemplate, HubListener):
         super().__init__(*args, **kwargs)
         self._cancel = threading.Event()
         self._thread = None
-        self.components = {"astrodl-run-controls": RUN_CONTROLS}
+        self.components = {**(self.components or {}), "astrodl-run-controls": vue_component("run_controls")}
 
     def _notify(self, text, color):
         self.run_status = text
@@ -51,6 +54,15 @@ class BackgroundRunMixin(VuetifyTemplate, HubListener):
         """Progress of adding the results (``fraction`` of them added)."""
         self.progress = 50.0 + 50.0 * fraction
 
+    def _failed(self, err, subject, raise_errors):
+        """Report ``err`` in one line (the app keeps running); raise it when ``raise_errors``."""
+        self.running = False
+        where = f" on {subject}" if subject else ""
+        self._notify(f"{self._plugin_name} failed{where}: {one_line(err)}", "error")
+        if raise_errors:
+            raise err
+        return None
+
     def _execute(self, work, finish, raise_errors, subject):
         """``finish(work(callback))``, reporting the outcome; returns ``work``'s value or None."""
         try:
@@ -58,56 +70,35 @@ class BackgroundRunMixin(VuetifyTemplate, HubListener):
             if self._cancel.is_set():
                 raise Cancelled("cancelled")
             message = finish(result)
-            self.progress = 100.0
         except Cancelled:
+            self.running = False
             self._notify(f"{self._plugin_name}: cancelled, nothing added", "warning")
             return None
         except Exception as err:  # the user sees one line, the app keeps running
-            where = f" on {subject}" if subject else ""
-            self._notify(f"{self._plugin_name} failed{where}: {one_line(err)}", "error")
-            if raise_errors:
-                raise
-            return None
-        finally:
-            self.running = False
+            return self._failed(err, subject, raise_errors)
+        self.progress, self.running = 100.0, False
         self._notify(message, "success")
         return result
 
-    def _start(self, work, finish, wait, subject=None):
-        """Run ``work`` then ``finish`` on ``subject`` (named in errors): in this thread when
-        ``wait`` (returning the result and raising errors), else in a worker thread."""
+    def _start(self, prepare, wait, subject=None):
+        """Run a task on ``subject`` (named in errors): ``prepare()``, in this thread, reads the
+        controls and returns ``(work, finish)``; ``finish(work(callback))`` then runs in this
+        thread when ``wait`` (returning the result and raising errors), else in a worker."""
         if self.running:
             self._notify(f"{self._plugin_name} is already running", "warning")
             return None
         self._cancel.clear()
         self.running, self.progress, self.run_status = True, 0.0, ""
+        try:
+            work, finish = prepare()
+        except Exception as err:
+            return self._failed(err, subject, wait)
         if wait:
             return self._execute(work, finish, True, subject)
         self._thread = threading.Thread(target=self._execute, args=(work, finish, False, subject), daemon=True,
                                         name=f"astrodl {self._plugin_name}")
         self._thread.start()
         return None
-
-    def _set_from_ui(self, trait, value, shown=None):
-        """Set ``trait`` from a control; an invalid value is reported (snackbar) and the control
-        shows the previous one again (``shown``: the trait the control displays)."""
-        try:
-            setattr(self, trait, value)
-        except (BadInputError, TraitError, ValueError, TypeError) as err:
-            self._notify(f"{self._plugin_name}: invalid {trait}: {one_line(err)}", "error")
-            self.send_state(shown or trait)
-
-    def _run_with(self, **settings):
-        """Apply the settings that are not None as the user API does, then run in this thread."""
-        api = self.user_api
-        for name, value in settings.items():
-            if value is not None:
-                setattr(api, name, value)
-        return self._run(wait=True)
-
-    def vue_start(self, *args):
-        """The Run button: ``self._run(wait=False)``, which plugins define."""
-        self._run(wait=False)
 
     def cancel(self):
         """Stop the running task at its next batch of tiles; nothing is added."""
