@@ -40,13 +40,44 @@ def __dir__():
     return sorted({*globals(), *_RESULTS, *(t.run.__name__ for t in tasks())})
 
 
+class _AfterImport:
+    """A meta-path finder that calls ``hook()`` once module ``name`` has been imported."""
+
+    def __init__(self, name, hook):
+        self.name, self.hook = name, hook
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.util
+        import sys
+
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)  # find the real spec, once
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            exec_module, hook = spec.loader.exec_module, self.hook
+
+            def run_then_hook(module):
+                exec_module(module)
+                hook()
+
+            spec.loader.exec_module = run_then_hook
+        return spec
+
+
+def _register_jdaviz():
+    from . import jdaviz
+
+    jdaviz.register()
+
+
 def setup():
     """Entry point for ``glue.plugins``: register with glue (data factory, one viewer button per
-    task, exporters, links) and, when jdaviz is running, its tray plugins (one per task).
+    task, exporters, links) and with jdaviz (one tray plugin per task).
 
-    glue's desktop application starts without importing jdaviz: the jdaviz plugins are
-    registered only when jdaviz has been imported (every jdaviz app has, before it loads the
-    glue plugins); call `glue_astrodl.jdaviz.register` if you import jdaviz later.
+    glue's desktop application starts without importing jdaviz: when jdaviz is not imported
+    yet, its plugins are registered as soon as it is (glue loads its plugins once per
+    process, so a glue session opened before a jdaviz app still gets them).
     """
     import sys
 
@@ -54,6 +85,6 @@ def setup():
 
     glue.register()
     if "jdaviz" in sys.modules:
-        from . import jdaviz
-
-        jdaviz.register()
+        _register_jdaviz()
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport("jdaviz", _register_jdaviz))

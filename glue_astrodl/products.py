@@ -1,19 +1,29 @@
-"""Viewer-neutral product code shared by the glue and jdaviz front ends.
+"""Viewer-neutral product code shared by the glue and jdaviz front ends (both hold glue data).
 
 Images held by a viewer (glue ``Data``) become task input (`image_input`), catalogues held by
-a viewer become astropy tables (`data_table`), and a `Result`'s layers become FITS HDUs that
+a viewer become astropy tables (`data_table`), a `Result`'s layers become FITS HDUs that
 carry the input header and WCS (`layer_hdus`, what jdaviz's loaders and glue's data factory
-take). Errors reach users as one line (`one_line`); both front ends draw the same icons.
+take), its subsets become mask subsets that also select the rows of linked catalogues
+(`set_mask_subsets`), its new columns join the input catalogue (`add_columns`). Errors reach
+users as one line (`one_line`); both front ends draw the same icons.
+
+glue's ``MaskSubsetState`` truncates the linked pixel coordinates of other datasets instead
+of rounding them, and checks bounds against the *other* dataset's shape, so an image mask
+selects the wrong catalogue rows (or raises). `PixelMaskSubsetState` looks each element up
+at its nearest pixel of the mask's grid (pixel centres are integers) and selects nothing
+outside the image or where the position is undefined.
 """
 
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from glue.core.subset import MaskSubsetState
 
 from .io.fits import ImageData, product_header
 
-__all__ = ["ICONS", "icon", "image_input", "data_table", "layer_hdus", "one_line"]
+__all__ = ["ICONS", "icon", "image_input", "data_table", "layer_hdus", "one_line", "PixelMaskSubsetState",
+           "set_mask_subsets", "add_columns"]
 
 #: Toolbar icons (``<task>.svg``; ``task.svg`` for tasks without their own).
 ICONS = Path(__file__).parent / "icons"
@@ -84,14 +94,15 @@ def data_table(data):
     return table
 
 
-def layer_hdus(result):
-    """One ImageHDU per `Layer` of ``result`` (EXTNAME = layer name), with the input header and
-    WCS; a bit-mask layer gets EXTNAME ``DQ`` (what jdaviz's Data Quality plugin reads)."""
+def layer_hdus(result, layers=None):
+    """One ImageHDU per `Layer` of ``result`` (default ``result.layers()``; EXTNAME = layer name),
+    with the input header and WCS; a bit-mask layer gets EXTNAME ``DQ`` (what jdaviz's Data
+    Quality plugin reads)."""
     from .tasks.results import BITMASK
 
     return [fits.ImageHDU(layer.fits_data, product_header(result.header, result.wcs, BUNIT=""),
                           name="DQ" if layer.kind == BITMASK else layer.name)
-            for layer in result.layers()]
+            for layer in (result.layers() if layers is None else layers)]
 
 
 def one_line(err):
@@ -104,3 +115,69 @@ def one_line(err):
     """
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+class PixelMaskSubsetState(MaskSubsetState):
+    """A boolean mask on the pixel grid given by ``cids`` (an image's pixel component ids)."""
+
+    def copy(self):
+        return PixelMaskSubsetState(self.mask, self.cids)
+
+    def to_mask(self, data, view=None):
+        if data.pixel_component_ids == self.cids:
+            return self.mask[view if view is not None else slice(None)].copy()
+        # Position of every element of ``data`` on the mask's grid, through glue's links
+        # (raises IncompatibleAttribute when ``data`` is not linked to the image).
+        coords = [np.asarray(data[c, view], dtype=float) for c in self.cids]
+        inside = np.ones(coords[0].shape, dtype=bool)
+        index = []
+        for c, n in zip(coords, self.mask.shape):
+            i = np.round(np.clip(np.where(np.isfinite(c), c, -1.0), -1, n)).astype(np.intp)
+            inside &= (i >= 0) & (i < n)
+            index.append(i)
+        return self.mask[tuple(np.where(inside, i, 0) for i in index)] & inside
+
+
+def set_mask_subsets(data_collection, image, masks, colours=None, prefix=""):
+    """Create (or update, when the label exists) one subset group per mask.
+
+    ``masks`` maps a name to a boolean array on ``image``'s pixel grid; the group is
+    labelled ``f"{prefix}{name}"`` and coloured ``colours[name]`` when given. An empty
+    mask makes no new group (an existing one is emptied). Returns the subset groups.
+    """
+    if image not in data_collection:
+        raise ValueError(f"{image.label!r} is not in the data collection")
+    existing = {g.label: g for g in data_collection.subset_groups}
+    groups = []
+    for name, mask in masks.items():
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != image.shape:
+            raise ValueError(f"mask {name!r} has shape {mask.shape}, image {image.label!r} has {image.shape}")
+        state = PixelMaskSubsetState(mask, image.pixel_component_ids)
+        label = f"{prefix}{name}"
+        group = existing.get(label)
+        if group is None and not mask.any():
+            continue
+        if group is None:
+            group = data_collection.new_subset_group(label, state)
+        else:
+            group.subset_state = state
+        if colours and name in colours:
+            group.style.color = colours[name]
+        groups.append(group)
+    return groups
+
+
+def add_columns(catalogue, columns):
+    """Put the columns of an astropy table on a catalogue ``Data`` (updating existing ones,
+    units kept), so links and subsets of the catalogue apply to them."""
+    from glue.core.component import Component
+
+    existing = {c.label: c for c in catalogue.components}
+    for name in columns.colnames:
+        values = np.asarray(columns[name])
+        if name in existing:
+            catalogue.update_components({existing[name]: values})
+        else:
+            unit = str(columns[name].unit) if columns[name].unit is not None else None
+            catalogue.add_component(Component(values, units=unit), name)

@@ -152,7 +152,7 @@ def test_sky_to_pixel_link_places_catalogue_rows_on_the_image(frame):
 
 def test_image_mask_subsets_select_the_catalogue_rows_on_masked_pixels():
     from glue_astrodl.glue.links import catalogue_links
-    from glue_astrodl.glue.subsets import PixelMaskSubsetState, set_mask_subsets
+    from glue_astrodl.products import PixelMaskSubsetState, set_mask_subsets
 
     image = _image()
     mask = np.zeros(image.shape, bool)
@@ -185,7 +185,7 @@ def test_image_mask_subsets_select_the_catalogue_rows_on_masked_pixels():
 @pytest.mark.parametrize("suffix", [".reg", ".crtf", ".fits"])
 def test_subset_regions_export_round_trips(tmp_path, suffix):
     from glue_astrodl.glue.exporters import export_mask_regions, export_regions
-    from glue_astrodl.glue.subsets import set_mask_subsets
+    from glue_astrodl.products import set_mask_subsets
 
     det = _fake_detection()
     image = _image()
@@ -210,7 +210,7 @@ def test_fits_exporter_writes_products_the_factory_reads_back(tmp_path):
     from glue_astrodl.glue.exporters import export_fits
     from glue_astrodl.glue.factories import read_product
     from glue_astrodl.glue.products import layers_data
-    from glue_astrodl.glue.subsets import set_mask_subsets
+    from glue_astrodl.products import set_mask_subsets
 
     det = _fake_detection()
     data = layers_data("frame contaminants", det)

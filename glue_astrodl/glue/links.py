@@ -5,7 +5,7 @@
 * Catalogues with ICRS ``ra``/``dec`` columns are linked to an image's pixel axes through
   its WCS by `SkyToPixelLink` (any celestial frame of the image), so the image's pixel
   coordinates of every row are known to glue and subsets carry over (see
-  `glue_astrodl.glue.subsets`).
+  `glue_astrodl.products.PixelMaskSubsetState`).
 
 `link_products` adds both for everything the data factory loaded; `product_links` is also
 registered as a glue autolinker, so glue's desktop application offers the links itself.

@@ -13,11 +13,10 @@ What a result holds decides what glue gets, whatever the task:
   image.
 """
 
-from ..products import data_table, image_input
+from ..products import add_columns, data_table, image_input, set_mask_subsets
 from ..tasks.registry import get_task
 from .links import catalogue_links, same_grid_links
 from .products import layers_data, table_data
-from .subsets import set_mask_subsets
 
 __all__ = ["add_result", "run_task"]
 
@@ -27,20 +26,6 @@ def _replace(data_collection, data):
         data_collection.remove(data_collection[data.label])
     data_collection.append(data)
     return data
-
-
-def _add_columns(catalogue, columns):
-    """Put the columns of an astropy table on a catalogue ``Data`` (updating existing ones)."""
-    from glue.core.component import Component
-
-    existing = {c.label: c for c in catalogue.components}
-    for name in columns.colnames:
-        values = columns[name]
-        if name in existing:
-            catalogue.update_components({existing[name]: values.data if hasattr(values, "data") else values})
-        else:
-            unit = str(values.unit) if values.unit is not None else None
-            catalogue.add_component(Component(values.data, units=unit), name)
 
 
 def add_result(data_collection, image, result, task_name, catalogue=None):
@@ -71,7 +56,7 @@ def add_result(data_collection, image, result, task_name, catalogue=None):
     elif result.table_kind == "columns":
         if catalogue is None:
             raise ValueError(f"{task_name} adds columns: give the catalogue Data they belong to")
-        _add_columns(catalogue, result.columns)
+        add_columns(catalogue, result.columns)
         out["table"] = catalogue
     specs = result.subsets()
     out["subsets"] = set_mask_subsets(data_collection, image, {s.name: s.mask for s in specs},

@@ -22,11 +22,8 @@ import weakref
 import numpy as np
 from astropy.nddata import NDData
 
-# glue_astrodl.products should own these two (viewer-neutral glue-core code)
-from ..glue.results import _add_columns as add_columns
-from ..glue.subsets import set_mask_subsets
 from ..io.fits import celestial_wcs
-from ..products import layer_hdus
+from ..products import add_columns, layer_hdus, set_mask_subsets
 from ..tasks.results import BITMASK
 from ._compat import helper, mark_extname, plugin_object
 
@@ -100,7 +97,7 @@ def _use_flag_map(app, label, name, taxonomy):
 def _add_layers(plugin, image, result, layers):
     app = plugin._app
     loaded = []
-    for i, (layer, hdu) in enumerate(zip(layers, layer_hdus(result))):
+    for i, (layer, hdu) in enumerate(zip(layers, layer_hdus(result, layers))):
         plugin._step(i / len(layers))
         data = _load_image(app, plugin.layer_label(image.label, layer), hdu, image.label,
                            {"plugin": plugin._plugin_name, KIND: layer.kind, PARENT: image.label})
