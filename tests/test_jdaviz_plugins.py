@@ -534,3 +534,20 @@ def test_compat_imports_neither_jdaviz_nor_glue_jupyter():
             "print([m for m in ('jdaviz', 'glue_jupyter') if m in sys.modules])")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.stdout.strip() == "[]", res.stderr[-2000:]
+
+
+def test_plugins_register_when_jdaviz_comes_after_a_glue_session():
+    """glue loads its plugins once per process: a glue-jupyter session opened before the first
+    jdaviz app must still give that app every task's plugin."""
+    code = textwrap.dedent("""
+        import sys, warnings
+        warnings.simplefilter("ignore")
+        from glue_jupyter import jglue
+        jglue()
+        assert "jdaviz" not in sys.modules
+        import jdaviz
+        print(sorted(k for k in jdaviz.App().plugins if k.startswith(("Detect", "Forced"))))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "['Detect Contaminants', 'Detect Sources', 'Forced Photometry']"
