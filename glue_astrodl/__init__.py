@@ -13,6 +13,7 @@ _RESULTS = {
     "CatalogueColumns": "tasks.results",
     "ContaminantDetection": "tasks.contaminants",
     "SourceDetection": "tasks.sources",
+    "PhotometryColumns": "tasks.photometry",
 }
 
 __all__ = ["__version__", "detect_contaminants", "detect_sources", "forced_photometry", *_RESULTS, "setup"]

@@ -43,7 +43,7 @@ def _products(task, result, outdir):
 def run_demo(outdir, size=1024, seed=1, progress=True):
     """Write the simulated frames and every task's products to ``outdir``; yield one line each."""
     from .io.regions import write_regions
-    from .tasks.contaminant_classes import CLASSES
+    from .tasks.contaminant_classes import MAXIMASK
     from .tasks.registry import tasks
 
     outdir = Path(outdir)
@@ -52,7 +52,7 @@ def run_demo(outdir, size=1024, seed=1, progress=True):
     sky, raw = frames["sky"][1], frames["raw"][1]
     yield (f"{frames['sky'][0]}: simulated {size}x{size} sky frame, {len(sky.truth)} objects, "
            f"FWHM {sky.header['FWHM']:.2f} px (truth catalogue {catalogue})")
-    present = [c for c, m in zip(CLASSES, raw.masks) if m.any() and c != "BG"]
+    present = [c for c, m in zip(MAXIMASK.classes, raw.masks) if m.any() and c != MAXIMASK.background]
     yield f"{frames['raw'][0]}: simulated raw frame with {', '.join(present)}"
     for task in tasks():
         path, frame = frames[task.demo_input]
