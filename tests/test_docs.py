@@ -16,7 +16,11 @@ def test_sphinx_docs_build_without_warnings(tmp_path):
 DOCTEST_MODULES = ["glue_astrodl.core.taxonomy", "glue_astrodl.core.predictor", "glue_astrodl.tasks.registry",
                    "glue_astrodl.tasks.results", "glue_astrodl.tasks.contaminants", "glue_astrodl.tasks.sources",
                    "glue_astrodl.jobs", "glue_astrodl.products", "glue_astrodl.glue.results",
-                   "glue_astrodl.core.cutouts", "glue_astrodl.tasks.catalogue", "glue_astrodl.tasks.photometry"]
+                   "glue_astrodl.core.cutouts", "glue_astrodl.tasks.catalogue", "glue_astrodl.tasks.photometry",
+                   "glue_astrodl.core.calibration", "glue_astrodl.core.weights", "glue_astrodl.core.normalise",
+                   "glue_astrodl.core.psf", "glue_astrodl.core.significance", "glue_astrodl.core.device",
+                   "glue_astrodl.core.batch", "glue_astrodl.core.symmetry", "glue_astrodl.core.fusion",
+                   "glue_astrodl.core.calibrated_net", "glue_astrodl.core.atomic", "glue_astrodl.core.errors"]
 
 
 def test_docstring_examples_run():

@@ -18,6 +18,18 @@ def atomic_path(path, overwrite=True):
 
     The temporary file keeps ``path``'s suffix so writers that pick a format from the
     extension (astropy, regions, matplotlib) behave as for the final name.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "result.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")  # a crash here leaves no result.txt
+    ...     print(tmp.suffix, target.exists())
+    .txt False
+    >>> target.read_text()
+    'done'
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -47,6 +59,15 @@ def remove_stale_parts(path):
 
     Call it only where no other process is writing ``path``, e.g. when a batch job for
     ``path`` starts or is skipped. Returns the number of files removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "out.fits"
+    >>> (target.parent / ".out.fits.x1y2z3.part.fits").touch()  # left by a killed writer
+    >>> remove_stale_parts(target)
+    1
     """
     path = Path(path)
     if not path.parent.is_dir():

@@ -22,7 +22,20 @@ __all__ = ["Job", "JobResult", "run_job", "run_batch"]
 
 @dataclass
 class Job:
-    """``func(input, output, **kwargs)`` must write ``output`` (last, atomically)."""
+    """``func(input, output, **kwargs)`` must write ``output`` (last, atomically).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> def shout(src, dst, suffix=""):  # a job writes its output last
+    ...     Path(dst).write_text(Path(src).read_text().upper() + suffix)
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_text("hello")
+    >>> job = Job(shout, str(folder / "a.txt"), str(folder / "A.txt"), {"suffix": "!"})
+    >>> run_job(job).status, (folder / "A.txt").read_text()
+    ('done', 'HELLO!')
+    """
 
     func: object
     input: str
@@ -32,6 +45,26 @@ class Job:
 
 @dataclass
 class JobResult:
+    """Outcome of one `Job`: ``status`` and a one-line ``message`` (the error, for failures).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from glue_astrodl.core.errors import BadInputError
+    >>> def reject(src, dst):
+    ...     raise BadInputError(f"{src}: not a FITS file")
+    >>> def crash(src, dst):
+    ...     return 1 / 0
+    >>> out = str(Path(tempfile.mkdtemp()) / "out.fits")
+    >>> r = run_job(Job(reject, "notes.txt", out, {}))
+    >>> r.status, r.message
+    ('bad-input', 'notes.txt: not a FITS file')
+    >>> r = run_job(Job(crash, "a.fits", out, {}))  # reported, never raised
+    >>> r.status, r.message
+    ('failed', 'a.fits: ZeroDivisionError: division by zero')
+    """
+
     input: str
     output: str
     status: str  # 'done', 'skipped', 'bad-input' or 'failed'
@@ -39,7 +72,22 @@ class JobResult:
 
 
 def run_job(job, overwrite=False, threads=None):
-    """Run one job, turning every exception into a `JobResult` (never raises)."""
+    """Run one job, turning every exception into a `JobResult` (never raises).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> def copy(src, dst):
+    ...     Path(dst).write_text(Path(src).read_text())
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_text("hello")
+    >>> job = Job(copy, str(folder / "a.txt"), str(folder / "b.txt"), {})
+    >>> run_job(job).status, run_job(job).status  # an existing output is skipped
+    ('done', 'skipped')
+    >>> run_job(job, overwrite=True).status
+    'done'
+    """
     if threads:
         os.environ["ASTRODL_THREADS"] = str(threads)
     for owned in (job.output, job.kwargs.get("regions")):  # a job killed earlier leaves temporaries
@@ -62,6 +110,18 @@ def run_batch(jobs, *, scheduler=None, n_workers=None, overwrite=False, progress
     """Run ``jobs`` (a list of `Job`) and return their `JobResult` in input order.
 
     A single job without ``scheduler`` runs in this process (no cluster start-up).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> def copy(src, dst):
+    ...     Path(dst).write_text(Path(src).read_text())
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_text("hello")
+    >>> jobs = [Job(copy, str(folder / "a.txt"), str(folder / "b.txt"), {})]
+    >>> [r.status for r in run_batch(jobs, progress=False)]  # one job: no cluster is started
+    ['done']
     """
     jobs = list(jobs)
     if len(jobs) == 1 and scheduler is None:

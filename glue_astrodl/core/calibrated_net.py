@@ -15,7 +15,20 @@ __all__ = ["CalibratedSigmoid"]
 
 
 class CalibratedSigmoid(torch.nn.Module):
-    """``net`` -> calibrated probabilities of its output ``channels`` (float32)."""
+    """``net`` -> calibrated probabilities of its output ``channels`` (float32).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from glue_astrodl.core.calibration import prior_shift_logit
+    >>> net = torch.nn.Identity()  # stands in for a network emitting 2 logit maps
+    >>> shift = prior_shift_logit(0.5, 0.01)  # trained at 50%, data at 1%
+    >>> calibrated = CalibratedSigmoid(net, channels=[1], scaling=[[2.0, 0.0]], shift=[shift])
+    >>> logits = torch.zeros(1, 2, 4, 4)
+    >>> p = calibrated(logits)
+    >>> p.shape, round(float(p[0, 0, 0, 0]), 4)
+    (torch.Size([1, 1, 4, 4]), 0.01)
+    """
 
     def __init__(self, net, channels, scaling, shift):
         super().__init__()

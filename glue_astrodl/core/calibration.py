@@ -123,6 +123,13 @@ def prior_shift_sigmoid(p, train_priors, priors):
     ``p r1 / (p r1 + (1 - p) r0)`` with ``r1 = pi / pi_T`` and ``r0 = (1-pi) / (1-pi_T)``.
     Priors are scalars or length-K arrays; a length-K array is broadcast along axis 0 of
     ``p`` (shape ``(K, ...)``). All priors must lie in (0, 1). float32 input stays float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([0.5, 0.9])  # posteriors of a model trained at 50% positives
+    >>> prior_shift_sigmoid(p, train_priors=0.5, priors=0.01).round(4)
+    array([0.01  , 0.0833])
     """
     p = _float_array(p)
     pi_t = _prior_vector(train_priors, "train_priors")
@@ -156,7 +163,19 @@ def prior_shift_logit(train_priors, priors):
     """The log-odds offset that `prior_shift_sigmoid` applies: ``sigmoid(z + d)`` equals
     ``prior_shift_sigmoid(sigmoid(z), train_priors, priors)`` with
     ``d = log(pi / (1 - pi)) - log(pi_T / (1 - pi_T))``, so a model can emit shifted
-    posteriors directly from its logits."""
+    posteriors directly from its logits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = prior_shift_logit(0.5, 0.01)
+    >>> round(float(d), 4)
+    -4.5951
+    >>> sigmoid = lambda t: 1 / (1 + np.exp(-t))
+    >>> z = 2.0  # a logit
+    >>> bool(np.isclose(sigmoid(z + d), prior_shift_sigmoid(sigmoid(z), 0.5, 0.01)))
+    True
+    """
     pi_t = _prior_vector(train_priors, "train_priors")
     pi = _prior_vector(priors, "priors")
     return np.log(pi / (1.0 - pi)) - np.log(pi_t / (1.0 - pi_t))
@@ -168,6 +187,14 @@ def prior_shift_softmax(p, train_priors, priors, axis=0):
     ``P(c|x) = P_T(c|x) w_c / sum_c' P_T(c'|x) w_c'`` with ``w_c = P(c) / P_T(c)``; the
     class axis of ``p`` is ``axis``. Priors must be positive and are normalised to sum 1.
     Rows whose probabilities are all zero come back as NaN. float32 input stays float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([[0.5, 0.2], [0.5, 0.8]])  # 2 classes (axis 0) x 2 pixels, trained at equal priors
+    >>> prior_shift_softmax(p, [0.5, 0.5], [0.9, 0.1]).round(3)
+    array([[0.9  , 0.692],
+           [0.1  , 0.308]])
     """
     p = _float_array(p)
     if p.ndim == 0:
@@ -203,6 +230,16 @@ def fit_platt(y_true, logits, iters=50):
     Maximum likelihood of a one-feature logistic regression by Newton's method. The result
     is calibrated at the class fraction of ``y_true``; `prior_shift_sigmoid` moves it to
     other priors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(0.0, 2.0, 5000)  # held-out logits
+    >>> y = rng.random(5000) < 1 / (1 + np.exp(-(0.5 * z - 1.0)))  # truly sigmoid(0.5 z - 1)
+    >>> a, b = fit_platt(y, z)
+    >>> round(a, 1), round(b, 1)
+    (0.5, -1.0)
     """
     z = np.asarray(logits, dtype=np.float64).ravel()
     y = _binary_labels(y_true, z.size).astype(np.float64)
@@ -225,6 +262,14 @@ def roc_curve(y_true, score):
 
     One point per distinct score (ties handled), preceded by (0, 0) whose threshold is
     ``inf``. NaN scores are dropped. Raises ValueError if only one class is present.
+
+    Examples
+    --------
+    >>> fpr, tpr, thresholds = roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> fpr, tpr
+    (array([0. , 0. , 0.5, 0.5, 1. ]), array([0. , 0.5, 0.5, 1. , 1. ]))
+    >>> thresholds
+    array([ inf, 0.8 , 0.4 , 0.35, 0.1 ])
     """
     fps, tps, thr = _binary_counts(y_true, score)
     fpr = np.concatenate(([0.0], fps / fps[-1]))
@@ -234,7 +279,13 @@ def roc_curve(y_true, score):
 
 
 def roc_auc(y_true, score):
-    """Area under the ROC curve (trapezoid rule; ties count one half)."""
+    """Area under the ROC curve (trapezoid rule; ties count one half).
+
+    Examples
+    --------
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
     fpr, tpr, _ = roc_curve(y_true, score)
     return _trapezoid(tpr, fpr)
 
@@ -244,6 +295,14 @@ def tpr_at_fpr(y_true, score, fpr):
 
     At an FPR where the curve is vertical the highest TPR is returned. Scalar ``fpr``
     gives a float, array ``fpr`` an array.
+
+    Examples
+    --------
+    >>> y, score = [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]
+    >>> tpr_at_fpr(y, score, 0.5)
+    1.0
+    >>> tpr_at_fpr(y, score, [0.0, 0.25])
+    array([0.5 , 0.75])
     """
     f, t, _ = roc_curve(y_true, score)
     target = np.asarray(fpr, dtype=np.float64)
@@ -265,7 +324,13 @@ def _mcc_from_counts(tp, fp, fn, tn):
 
 
 def matthews_corrcoef(y_true, y_pred):
-    """Matthews correlation coefficient of binary predictions (0 when undefined)."""
+    """Matthews correlation coefficient of binary predictions (0 when undefined).
+
+    Examples
+    --------
+    >>> round(matthews_corrcoef([0, 1, 1, 0], [0, 1, 0, 0]), 4)
+    0.5774
+    """
     yp = _binary_labels(y_pred)
     yt = _binary_labels(y_true, yp.size)
     tp = np.count_nonzero(yt & yp)
@@ -280,6 +345,12 @@ def mcc_optimal_threshold(y_true, score):
 
     Evaluated at every distinct score at once; the threshold is one of the scores (the
     highest one if several tie for the best MCC). NaN scores are dropped.
+
+    Examples
+    --------
+    >>> threshold, mcc = mcc_optimal_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> threshold, round(mcc, 4)
+    (0.8, 0.5774)
     """
     fps, tps, thr = _binary_counts(y_true, score)
     n_pos, n_neg = tps[-1], fps[-1]
@@ -295,7 +366,14 @@ def mcc_optimal_threshold(y_true, score):
 
 @dataclass
 class ReliabilityCurve:
-    """Binned calibration: per-bin mean predicted probability vs observed frequency."""
+    """Binned calibration: per-bin mean predicted probability vs observed frequency.
+
+    Examples
+    --------
+    >>> curve = reliability_curve([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9], n_bins=2)
+    >>> curve.bin_edges, curve.counts
+    (array([0. , 0.5, 1. ]), array([2, 2]))
+    """
 
     bin_edges: np.ndarray
     mean_predicted: np.ndarray
@@ -308,6 +386,12 @@ def reliability_curve(y_true, prob, n_bins=10, strategy="uniform"):
 
     ``strategy='uniform'`` uses equal-width bins on [0, 1], ``'quantile'`` equal-count
     bins. Empty bins have count 0 and NaN means. NaN probabilities are dropped.
+
+    Examples
+    --------
+    >>> curve = reliability_curve([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9], n_bins=2)
+    >>> curve.mean_predicted, curve.observed_frequency
+    (array([0.15, 0.8 ]), array([0., 1.]))
     """
     n_bins = int(n_bins)
     if n_bins < 1:
@@ -339,7 +423,13 @@ def reliability_curve(y_true, prob, n_bins=10, strategy="uniform"):
 
 
 def expected_calibration_error(y_true, prob, n_bins=15):
-    """ECE: ``sum_b (n_b / N) |observed_b - mean_predicted_b|`` over equal-width bins."""
+    """ECE: ``sum_b (n_b / N) |observed_b - mean_predicted_b|`` over equal-width bins.
+
+    Examples
+    --------
+    >>> round(expected_calibration_error([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9], n_bins=2), 4)
+    0.175
+    """
     curve = reliability_curve(y_true, prob, n_bins=n_bins, strategy="uniform")
     n = curve.counts.sum()
     if n == 0:
@@ -359,6 +449,14 @@ def pit(pdfs, grid, values):
     ``pdfs`` (N, G) need not be normalised (each is divided by its trapezoid integral);
     returns the CDF at ``values`` (N,) by linear interpolation of the cumulative
     trapezoid. Values below/above the grid give 0/1; NaN values or zero PDFs give NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = np.linspace(-5.0, 5.0, 201)
+    >>> pdfs = np.exp(-0.5 * grid**2)[None].repeat(2, axis=0)  # two N(0, 1) predictions
+    >>> pit(pdfs, grid, [0.0, 1.0]).round(3)
+    array([0.5  , 0.841])
     """
     grid = np.asarray(grid, dtype=np.float64)
     pdfs = np.asarray(pdfs, dtype=np.float64)
@@ -393,6 +491,14 @@ def pit_categorical(probs, labels, rng=None):
 
     ``probs`` (N, K) are normalised per row, ``labels`` (N,) are integers in [0, K).
     Exactly U(0, 1) when the probabilities are calibrated. ``rng``: seed or Generator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> probs = np.array([[0.2, 0.8], [0.5, 0.5]])
+    >>> u = pit_categorical(probs, [1, 0], rng=0)  # u in [0.2, 1] for row 0, [0, 0.5] for row 1
+    >>> bool(0.2 <= u[0] <= 1.0), bool(0.0 <= u[1] <= 0.5)
+    (True, True)
     """
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels)
@@ -419,7 +525,15 @@ def pit_categorical(probs, labels, rng=None):
 
 @dataclass
 class PITDiagnostics:
-    """Histogram (counts) of PIT values, KS test against U(0, 1) and tail outlier fraction."""
+    """Histogram (counts) of PIT values, KS test against U(0, 1) and tail outlier fraction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = pit_uniformity(np.random.default_rng(0).random(1000), n_bins=4)
+    >>> d.histogram.tolist(), d.bin_edges.tolist()  # doctest: +ELLIPSIS
+    ([..., ..., ..., ...], [0.0, 0.25, 0.5, 0.75, 1.0])
+    """
 
     histogram: np.ndarray
     bin_edges: np.ndarray
@@ -433,6 +547,17 @@ def pit_uniformity(pit_values, n_bins=10):
 
     ``outlier_fraction`` is the fraction of values < 0.001 or > 0.999 (0.002 expected
     when calibrated); the KS test uses ``scipy.stats.kstest`` against U(0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> good = pit_uniformity(rng.random(2000))  # calibrated: uniform PIT
+    >>> bad = pit_uniformity(rng.beta(3, 3, 2000))  # over-dispersed predictions
+    >>> good.ks_pvalue > 0.05, bad.ks_pvalue < 1e-6
+    (True, True)
+    >>> int(good.histogram.sum()), good.outlier_fraction < 0.01
+    (2000, True)
     """
     from scipy.stats import kstest
 
@@ -452,7 +577,16 @@ def pit_uniformity(pit_values, n_bins=10):
 
 
 def plot_reliability(curve, ax=None):
-    """Plot a :class:`ReliabilityCurve` (observed vs predicted, with the diagonal)."""
+    """Plot a :class:`ReliabilityCurve` (observed vs predicted, with the diagonal).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()
+    >>> ax = plot_reliability(reliability_curve([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9], n_bins=2), ax=ax)
+    >>> ax.get_xlabel(), len(ax.lines)
+    ('mean predicted probability', 2)
+    """
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -469,7 +603,16 @@ def plot_reliability(curve, ax=None):
 
 
 def plot_roc(fpr, tpr, ax=None, label=None):
-    """Plot a ROC curve (with the chance diagonal)."""
+    """Plot a ROC curve (with the chance diagonal).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fpr, tpr, _ = roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> ax = plot_roc(fpr, tpr, ax=Figure().subplots(), label="model")
+    >>> ax.get_legend().get_texts()[0].get_text()
+    'model'
+    """
     if ax is None:
         import matplotlib.pyplot as plt
 

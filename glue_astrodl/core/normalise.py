@@ -24,7 +24,21 @@ __all__ = ["BackgroundMesh", "MaskedRows", "estimate_background", "asinh_stretch
 
 @dataclass
 class BackgroundMesh:
-    """Background and noise (1-sigma) on a coarse mesh, with full-resolution evaluation."""
+    """Background and noise (1-sigma) on a coarse mesh, with full-resolution evaluation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.random.default_rng(0).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    >>> mesh = estimate_background(image, box=32)
+    >>> mesh.background.shape, round(mesh.global_rms)
+    ((4, 4), 5)
+    >>> bkg, rms = mesh.window(0, 10, 0, 20)  # full resolution, just this window
+    >>> bkg.shape, bkg.dtype, round(float(bkg.mean()))
+    ((10, 20), dtype('float32'), 100)
+    >>> mesh.full()[0].shape
+    (128, 128)
+    """
 
     background: np.ndarray  # (ny, nx) mesh values, image units
     rms: np.ndarray  # (ny, nx) mesh values, image units
@@ -136,6 +150,16 @@ def estimate_background(image, box=64, filter_size=3, nsigma=3.0, maxiters=5):
     """Estimate background and noise meshes of a 2-D image (array or memmap).
 
     Raises `BadInputError` when the image has no finite pixels or no noise (constant).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.random.default_rng(0).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    >>> image[60:64, 60:64] += 1000.0  # a bright object
+    >>> image[0, 0] = np.nan  # a missing pixel
+    >>> mesh = estimate_background(image, box=32)
+    >>> round(float(mesh.background.max())), round(mesh.global_rms), mesh.n_missing
+    (100, 5, 1)
     """
     height, width = image.shape[-2:]
     box = int(max(8, min(box, height, width)))
@@ -172,7 +196,20 @@ def estimate_background(image, box=64, filter_size=3, nsigma=3.0, maxiters=5):
 
 class MaskedRows:
     """``data`` with the pixels of ``mask`` set to NaN, made band by band as it is read
-    (`estimate_background` reads row bands), so a memory-mapped image is never copied whole."""
+    (`estimate_background` reads row bands), so a memory-mapped image is never copied whole.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.random.default_rng(0).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    >>> flagged = np.zeros(image.shape, bool)
+    >>> flagged[60:64, 60:64] = True  # e.g. a contaminant mask
+    >>> masked = MaskedRows(image, flagged)
+    >>> int(np.isnan(masked[60:64]).sum())
+    16
+    >>> estimate_background(masked, box=32).n_missing  # flagged pixels are ignored
+    16
+    """
 
     def __init__(self, data, mask):
         self.data, self.mask, self.shape = data, mask, data.shape
@@ -182,7 +219,14 @@ class MaskedRows:
 
 
 def asinh_stretch(x, background, rms, softening=1.0):
-    """``asinh((x - background) / (softening * rms))`` with missing pixels set to 0."""
+    """``asinh((x - background) / (softening * rms))`` with missing pixels set to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> asinh_stretch(np.array([100.0, 105.0, np.nan]), background=100.0, rms=5.0)
+    array([0.       , 0.8813736, 0.       ], dtype=float32)
+    """
     z = np.arcsinh((x - background) / (softening * rms))
     return np.where(np.isfinite(z), z, 0.0).astype(np.float32)
 
@@ -200,6 +244,15 @@ def robust_level_noise(image, max_rows=512):
     plateau would be the tallest histogram bin and its zero differences would shrink the
     noise. Up to ``max_rows`` evenly spaced rows are read, so a memory-mapped frame is not
     loaded.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.random.default_rng(0).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    >>> image[:, :40] += 300.0  # a bright nebula over part of the frame
+    >>> level, noise = robust_level_noise(image)
+    >>> round(level), round(noise), round(float(np.median(image)))  # the mode stays on the sky
+    (100, 5, 103)
     """
     rows = np.linspace(0, image.shape[-2] - 1, min(max_rows, image.shape[-2])).astype(int)
     sample = np.asarray(image[..., rows, :], dtype=np.float32)
@@ -243,6 +296,17 @@ def sky_mode_asinh(image, softening=1.0):
 
     Returns ``(preprocess, stats)``: ``preprocess(tile, window)`` for `tiled_inference`, and
     ``{"level": ..., "noise": ...}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.random.default_rng(0).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    >>> preprocess, stats = sky_mode_asinh(image)
+    >>> round(stats["level"]), round(stats["noise"])
+    (100, 5)
+    >>> tile = preprocess(image[:64, :64], None)  # what the network sees
+    >>> tile.dtype, round(float(np.median(tile)), 1)
+    (dtype('float32'), 0.0)
     """
     level, noise = robust_level_noise(image)
     return (lambda tile, window: asinh_stretch(tile, level, noise, softening)), {"level": level, "noise": noise}

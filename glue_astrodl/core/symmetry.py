@@ -27,6 +27,19 @@ class DihedralMean(nn.Module):
 
     ``(B, C, H, W)`` -> the mean of ``T^-1(model(T(x)))``; outputs must be per-pixel maps
     of the input's height and width (any H, W: rotated tiles are W x H).
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = torch.nn.Conv2d(1, 1, 3, padding=1)  # not symmetric itself
+    >>> tta = DihedralMean(net, n=8)
+    >>> x = torch.rand(1, 1, 8, 6)
+    >>> with torch.no_grad():
+    ...     y, y_mirror = tta(x), tta(x.flip(-1))
+    >>> y.shape, torch.allclose(y_mirror, y.flip(-1), atol=1e-6)  # the average is symmetric
+    (torch.Size([1, 1, 8, 6]), True)
     """
 
     def __init__(self, model, n=8):

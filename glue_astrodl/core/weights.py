@@ -104,6 +104,18 @@ class ModelCard:
     ``data`` is the full card dict, ``path`` the ``.json`` it came from (``None`` for a
     card given as a dict) and ``weights_path`` the ``.safetensors`` file it describes,
     where known.
+
+    Examples
+    --------
+    >>> card = ModelCard({"name": "demo", "version": "1.0", "architecture": "contaminant-unet",
+    ...                   "arch_kwargs": {"n_classes": 2}, "outputs": ["CR", "BG"],
+    ...                   "weights_sha256": 64 * "0", "thresholds": {"CR": 0.5}})
+    >>> card.name, card.outputs, card.get("thresholds"), card.get("metrics", {})
+    ('demo', ['CR', 'BG'], {'CR': 0.5}, {})
+    >>> ModelCard({"name": "demo"})
+    Traceback (most recent call last):
+    ...
+    glue_astrodl.core.errors.BadInputError: model card: model card is missing required key(s): version, architecture, arch_kwargs, outputs, weights_sha256
     """
 
     data: dict
@@ -152,7 +164,13 @@ class ModelCard:
 
 
 def weights_dirs():
-    """Directories searched for models: the shipped one, then those in ``$ASTRODL_WEIGHTS_PATH``."""
+    """Directories searched for models: the shipped one, then those in ``$ASTRODL_WEIGHTS_PATH``.
+
+    Examples
+    --------
+    >>> weights_dirs()[0].name  # the shipped models; then $ASTRODL_WEIGHTS_PATH
+    'weights'
+    """
     dirs = [Path(__file__).resolve().parent.parent / "weights"]
     for entry in os.environ.get(ENV_VAR, "").split(os.pathsep):
         if entry.strip():
@@ -170,6 +188,11 @@ def list_models():
     """``ModelCard`` for every ``*.json`` card in ``weights_dirs()`` (shipped first).
 
     Unreadable or invalid cards are skipped with a warning.
+
+    Examples
+    --------
+    >>> "contaminants" in [card.name for card in list_models()]
+    True
     """
     cards = []
     for d in weights_dirs():
@@ -184,7 +207,14 @@ def list_models():
 
 
 def find_model(name):
-    """Card of the model called ``name`` (file stem or card ``name``; first match wins)."""
+    """Card of the model called ``name`` (file stem or card ``name``; first match wins).
+
+    Examples
+    --------
+    >>> card = find_model("contaminants")
+    >>> card.architecture, card.outputs[:3], card.weights_path.name
+    ('contaminant-unet', ['CR', 'HCL', 'DCL'], 'contaminants.safetensors')
+    """
     if not isinstance(name, str):
         raise _bad(f"model name must be a string, got {name!r}")
     for d in weights_dirs():
@@ -200,7 +230,14 @@ def find_model(name):
 
 
 def file_sha256(path):
-    """sha256 hex digest of a file, read in 1 MB chunks."""
+    """sha256 hex digest of a file, read in 1 MB chunks.
+
+    Examples
+    --------
+    >>> card = find_model("contaminants")
+    >>> file_sha256(card.weights_path) == card.weights_sha256
+    True
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
@@ -290,6 +327,13 @@ def load_model(name_or_path, card=None, device="cpu", dtype=None, architectures=
     beside it) or a ``.json`` card (weights beside it). The file's sha256 is checked
     against the card before anything is deserialised; weights are read with
     safetensors only and loaded with ``strict=True``.
+
+    Examples
+    --------
+    >>> from glue_astrodl.models.registry import ARCHITECTURES
+    >>> model, card = load_model("contaminants", architectures=ARCHITECTURES)
+    >>> type(model).__name__, model.training, card.name
+    ('ContaminantNet', False, 'contaminants')
     """
     import safetensors.torch
     import torch
@@ -350,6 +394,23 @@ def save_model(model, path, card, architectures=None):
     registered name of ``type(model)``. The card is checked by rebuilding the
     architecture from ``arch_kwargs`` and comparing state-dict shapes, so a saved model
     always loads. ``created`` is filled (UTC, ISO 8601) when absent.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from glue_astrodl.models.contaminant_net import ContaminantNet
+    >>> from glue_astrodl.models.registry import ARCHITECTURES
+    >>> net = ContaminantNet(n_classes=2, widths=(4, 4, 4, 4, 4))
+    >>> base = Path(tempfile.mkdtemp()) / "tiny"
+    >>> card = save_model(net, base, {"name": "tiny", "version": "0.1", "outputs": ["CR", "BG"],
+    ...                               "arch_kwargs": {"n_classes": 2, "widths": [4, 4, 4, 4, 4]}},
+    ...                   architectures=ARCHITECTURES)
+    >>> card.architecture, sorted(p.name for p in base.parent.iterdir())
+    ('contaminant-unet', ['tiny.json', 'tiny.safetensors'])
+    >>> model, card = load_model(base.with_suffix(".safetensors"), architectures=ARCHITECTURES)
+    >>> card.outputs
+    ['CR', 'BG']
     """
     import safetensors.torch
 
