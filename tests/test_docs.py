@@ -20,7 +20,9 @@ DOCTEST_MODULES = ["glue_astrodl.core.taxonomy", "glue_astrodl.core.predictor", 
                    "glue_astrodl.core.calibration", "glue_astrodl.core.weights", "glue_astrodl.core.normalise",
                    "glue_astrodl.core.psf", "glue_astrodl.core.significance", "glue_astrodl.core.device",
                    "glue_astrodl.core.batch", "glue_astrodl.core.symmetry", "glue_astrodl.core.fusion",
-                   "glue_astrodl.core.calibrated_net", "glue_astrodl.core.atomic", "glue_astrodl.core.errors"]
+                   "glue_astrodl.core.calibrated_net", "glue_astrodl.core.atomic", "glue_astrodl.core.errors",
+                   "glue_astrodl.io.regions", "glue_astrodl.io.quicklook", "glue_astrodl.tasks.inputs",
+                   "glue_astrodl.tasks.fwhm", "glue_astrodl.tasks.contaminant_classes"]
 
 
 def test_docstring_examples_run():

@@ -14,7 +14,20 @@ def _stretch(image, background, rms):
 
 
 def quicklook_sources(path, image, detection, truth=None, max_side=1600):
-    """Write a PNG of ``image`` with detected sources circled (and true ones dotted)."""
+    """Write a PNG of ``image`` with detected sources circled (and true ones dotted).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from glue_astrodl import detect_sources
+    >>> from glue_astrodl.sim import simulate_point_sources
+    >>> frame = simulate_point_sources((96, 96), snr=(20,), n_per_snr=3, fwhm=2.5, seed=1)
+    >>> detection = detect_sources(frame.image, fwhm=2.5)
+    >>> path = quicklook_sources(Path(tempfile.mkdtemp()) / "sources.png", frame.image, detection, truth=frame.truth)
+    >>> path.read_bytes()[1:4]
+    b'PNG'
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -46,7 +59,21 @@ def quicklook_sources(path, image, detection, truth=None, max_side=1600):
 
 
 def quicklook_contaminants(path, image, detection, max_side=1600):
-    """Write a PNG: the image beside a map of flagged pixels coloured by class."""
+    """Write a PNG: the image beside a map of flagged pixels coloured by class.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from glue_astrodl import detect_contaminants
+    >>> image = np.random.default_rng(1).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    >>> image[60, 40:44] += 400.0  # a cosmic-ray track
+    >>> detection = detect_contaminants(image, classes=["CR", "HP"])
+    >>> path = quicklook_contaminants(Path(tempfile.mkdtemp()) / "flags.png", image, detection)
+    >>> path.read_bytes()[1:4]
+    b'PNG'
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)

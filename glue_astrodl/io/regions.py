@@ -33,6 +33,20 @@ def probability_regions(prob, threshold=0.5, wcs=None, label=None, color=None, m
     celestial axes the result holds ``PolygonSkyRegion``s, else ``PolygonPixelRegion``s.
     ``label`` becomes the region tag (``meta['tag'] = [label]``), ``color`` the visual
     colour. Returns a ``regions.Regions`` (possibly empty).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> prob = np.zeros((10, 10))
+    >>> prob[2:4, 2:5] = 0.9  # a 3x2 pixel region
+    >>> prob[7, 7] = 0.6  # a lone pixel
+    >>> regs = probability_regions(prob, threshold=0.5, label="CR", color="red")
+    >>> len(regs), type(regs[0]).__name__, regs[0].meta["tag"], regs[0].visual["color"]
+    (2, 'PolygonPixelRegion', ['CR'], 'red')
+    >>> regs[1].vertices.x.round(3)  # sub-pixel contour of the lone pixel at 0.5
+    array([6.833, 7.   , 7.167, 7.   ])
+    >>> len(probability_regions(prob, 0.5, min_pixels=2))
+    1
     """
     import contourpy
     from contourpy import FillType
@@ -104,6 +118,16 @@ def mask_regions(mask, wcs=None, label=None, color=None, min_pixels=1):
     """Polygons around the connected regions of a boolean / integer ``mask`` (non-zero).
 
     Same as :func:`probability_regions` on ``mask != 0`` as a float map at 0.5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.sim import make_wcs
+    >>> mask = np.zeros((10, 10), bool)
+    >>> mask[2:4, 2:5] = True
+    >>> regs = mask_regions(mask, wcs=make_wcs(mask.shape), label="SAT")  # with a WCS: sky polygons
+    >>> type(regs[0]).__name__, regs[0].meta["tag"]
+    ('PolygonSkyRegion', ['SAT'])
     """
     m = np.asarray(mask)
     if m.ndim != 2:
@@ -146,6 +170,23 @@ def write_regions(regs, path, format=None, overwrite=True, wcs=None):
     closes the ring and leaves the shape unchanged). ds9 and CRTF keep sky regions
     in sky coordinates; CRTF drops tags (it has no such key). An empty ``regs`` writes
     a valid empty file. Returns ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from glue_astrodl.sim import make_wcs
+    >>> mask = np.zeros((10, 10), bool)
+    >>> mask[2:4, 2:5] = True
+    >>> wcs = make_wcs(mask.shape)
+    >>> regs = mask_regions(mask, wcs=wcs, label="CR", color="red")
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = write_regions(regs, folder / "flags.reg")  # ds9, from the suffix
+    >>> path.read_text().splitlines()[:3]
+    ['# Region file format: DS9 astropy/regions', 'global color=red', 'icrs']
+    >>> write_regions(regs, folder / "flags.fits", wcs=wcs).name  # FITS holds pixel regions
+    'flags.fits'
     """
     from regions import PolygonSkyRegion, Regions, SkyRegion
 

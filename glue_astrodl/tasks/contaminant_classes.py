@@ -4,6 +4,17 @@ Outputs interchange with MaxiMask: plane ``i`` of a probability cube is ``CLASSE
 bit-mask ORs ``BITS[name]`` for every flagged class (BG, the clean background, is 0). The
 simulator, the training code, the contaminant task and the viewers all take the classes
 from `MAXIMASK`.
+
+Examples
+--------
+>>> MAXIMASK.classes[:4], MAXIMASK.background
+(('CR', 'HCL', 'DCL', 'HP'), 'BG')
+>>> BITS["CR"], BITS["HCL"], BITS["BG"]  # bit-mask codes, as MaxiMask writes them
+(1, 2, 0)
+>>> MAXIMASK.label("TRL"), DEFAULT_PRIORS["TRL"]
+('TRL: satellite/aircraft trails', 0.001)
+>>> "SAT" in DEFECTS  # saturated star cores are still measured by other tasks
+False
 """
 
 from ..core.taxonomy import Taxonomy

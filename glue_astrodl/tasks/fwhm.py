@@ -20,7 +20,25 @@ def image_psf(img, fwhm, psf, profile, beta, background):
     """``(kernel, fwhm)``: the centred unit-sum PSF of ``img`` (an `ImageData`) and its FWHM in
     pixels: the given ``psf`` array or ``fwhm``, else the header's (``FWHM``, ``PSF_FWHM``,
     ``SEEING`` with a WCS), else one measured on the image (``background()`` gives the
-    `BackgroundMesh` that needs)."""
+    `BackgroundMesh` that needs).
+
+    Examples
+    --------
+    >>> from glue_astrodl.io.fits import ImageData
+    >>> from glue_astrodl.core.normalise import estimate_background
+    >>> from glue_astrodl.sim import simulate_point_sources
+    >>> frame = simulate_point_sources((128, 128), snr=(100,), n_per_snr=9, fwhm=3.0, seed=1, renderer="native")
+    >>> img = ImageData(frame.image, frame.header)
+    >>> kernel, fwhm = image_psf(img, None, None, "gaussian", 2.5, lambda: None)  # FWHM from the header
+    >>> kernel.shape, fwhm
+    ((11, 11), 3.0)
+    >>> image_psf(img, 2.0, None, "moffat", 2.5, None)[1]  # a given FWHM wins
+    2.0
+    >>> from astropy.io import fits
+    >>> bare = ImageData(frame.image, fits.Header())  # no FWHM keywords: measured on the image
+    >>> round(image_psf(bare, None, None, "gaussian", 2.5, lambda: estimate_background(frame.image))[1], 1)
+    3.0
+    """
     if psf is None and fwhm is None:
         fwhm = fwhm_from_header(img.header, img.wcs) or estimate_fwhm(img.data, background())
     try:
@@ -33,7 +51,16 @@ def image_psf(img, fwhm, psf, profile, beta, background):
 
 
 def flux_unit(header):
-    """The image's ``BUNIT`` as an astropy unit, or None when absent or unrecognised."""
+    """The image's ``BUNIT`` as an astropy unit, or None when absent or unrecognised.
+
+    Examples
+    --------
+    >>> from astropy.io import fits
+    >>> flux_unit(fits.Header({"BUNIT": "adu"}))
+    Unit("adu")
+    >>> flux_unit(fits.Header({"BUNIT": "counts per fortnight"})) is None  # unrecognised
+    True
+    """
     unit = u.Unit(header.get("BUNIT", ""), parse_strict="silent") if header.get("BUNIT") else None
     return None if isinstance(unit, u.UnrecognizedUnit) else unit
 
@@ -62,6 +89,14 @@ def estimate_fwhm(data, background, max_stars=40, region=2048):
     (cosmic rays, hot pixels) are dropped and the stellar width is the largest group of
     agreeing widths (galaxies are broader, cosmic-ray tracks scatter); broad PSFs are
     refitted in a box of about 2.5 FWHM.
+
+    Examples
+    --------
+    >>> from glue_astrodl.core.normalise import estimate_background
+    >>> from glue_astrodl.sim import simulate_point_sources
+    >>> frame = simulate_point_sources((128, 128), snr=(100,), n_per_snr=9, fwhm=3.0, seed=1, renderer="native")
+    >>> round(estimate_fwhm(frame.image, estimate_background(frame.image)), 1)
+    3.0
     """
     from photutils.psf import fit_fwhm
 

@@ -16,6 +16,23 @@ def as_image(image, header=None, wcs=None, hdu=None, plane=None):
 
     ``image`` may be a path, an `ImageData`, a FITS HDU, an ``NDData``/``CCDData`` or an
     array. Cubes need ``plane`` (the index along the first axis).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from glue_astrodl.sim import simulate_point_sources
+    >>> img = as_image(np.zeros((16, 16), np.float32))  # an array: no header, no WCS
+    >>> img.data.shape, img.wcs_problem
+    ((16, 16), 'no celestial WCS: working in pixel coordinates')
+    >>> frame = simulate_point_sources((64, 64), snr=(20,), n_per_snr=2, fwhm=2.5, seed=1)
+    >>> path = frame.write(Path(tempfile.mkdtemp()) / "frame.fits")
+    >>> img = as_image(path)  # a FITS file: header and WCS come with it
+    >>> img.name.endswith("frame.fits[0]"), img.wcs.wcs.ctype[0], img.header["FWHM"]
+    (True, 'RA---TAN', 2.5)
+    >>> as_image(np.zeros((3, 16, 16)), plane=1).data.shape  # one plane of a cube
+    (16, 16)
     """
     if header is not None and not isinstance(header, fits.Header):
         raise BadInputError(f"header must be an astropy.io.fits.Header, got {type(header).__name__}")
