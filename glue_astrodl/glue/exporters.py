@@ -24,7 +24,27 @@ def _subset_regions(subset, wcs):
 
 
 def export_regions(filename, data, components=None):
-    """Polygons of a subset's mask, or of every subset of an image, tagged by subset label."""
+    """Polygons of a subset's mask, or of every subset of an image, tagged by subset label.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from regions import Regions
+    >>> from glue.core import Data, DataCollection
+    >>> from glue_astrodl.products import set_mask_subsets
+    >>> from glue_astrodl.sim import make_wcs
+    >>> image = Data(DATA=np.zeros((20, 30)), label="img", coords=make_wcs((20, 30)))
+    >>> dc = DataCollection([image])
+    >>> mask = np.zeros((20, 30), bool)
+    >>> mask[2:5, 3:6] = True
+    >>> _ = set_mask_subsets(dc, image, {"CR": mask})
+    >>> path = export_regions(Path(tempfile.mkdtemp()) / "subsets.reg", image)  # every subset of the image
+    >>> regs = Regions.read(str(path))
+    >>> len(regs), regs[0].meta["tag"], type(regs[0]).__name__
+    (1, ['CR'], 'PolygonSkyRegion')
+    """
     image = data.data if isinstance(data, Subset) else data
     wcs = image_input(image).wcs
     subsets = [data] if isinstance(data, Subset) else list(image.subsets)
@@ -33,14 +53,39 @@ def export_regions(filename, data, components=None):
 
 
 def export_mask_regions(filename, masks):
-    """Pixel polygons around each of ``masks`` (``{label: 2-D bool array}``), tagged by label."""
+    """Pixel polygons around each of ``masks`` (``{label: 2-D bool array}``), tagged by label.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> mask = np.zeros((20, 30), bool)
+    >>> mask[2:5, 3:6] = True
+    >>> path = export_mask_regions(Path(tempfile.mkdtemp()) / "cr.reg", {"CR": mask})
+    >>> path.read_text().splitlines()[1]
+    'image'
+    """
     regs = [r for label, mask in masks.items() for r in mask_regions(np.asarray(mask), label=label)]
     return write_regions(regs, filename)
 
 
 def export_fits(filename, data, components=None):
     """An image's 2-D components as a float32 cube (``CLASSn`` = component), or a subset as
-    a uint8 mask, with the image's header and WCS."""
+    a uint8 mask, with the image's header and WCS.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from glue.core import Data
+    >>> from glue_astrodl.glue.factories import read_product
+    >>> image = Data(CR=np.zeros((20, 30)), HP=np.ones((20, 30)), label="img")
+    >>> path = export_fits(Path(tempfile.mkdtemp()) / "img_proba.fits", image)
+    >>> [c.label for c in read_product(path)[0].main_components]  # reads back as a product
+    ['CR', 'HP']
+    """
     image = data.data if isinstance(data, Subset) else data
     img = image_input(image)
     if isinstance(data, Subset):

@@ -28,7 +28,19 @@ def _is_maximask(header):
 
 
 def is_product(path, **kwargs):
-    """True for FITS files written by glue-astrodl (``ASTRODL`` keyword) or by MaxiMask."""
+    """True for FITS files written by glue-astrodl (``ASTRODL`` keyword) or by MaxiMask.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from glue_astrodl.io.fits import write_probability_cube
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> path = write_probability_cube(folder / "img_proba.fits", np.zeros((2, 20, 30), np.float32), ["CR", "HP"])
+    >>> is_product(path), is_product(folder / "missing.fits")
+    (True, False)
+    """
     try:
         if not Path(path).is_file():
             return False
@@ -48,7 +60,22 @@ def _codes(header):
 
 
 def class_planes(header, data):
-    """``{component name: 2-D array}`` of a product HDU, or ``{}`` when it is not one."""
+    """``{component name: 2-D array}`` of a product HDU, or ``{}`` when it is not one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> header = fits.Header({"CLASS1": "CR", "CLASS2": "HP"})  # a probability or mask cube
+    >>> sorted(class_planes(header, np.zeros((2, 4, 4))))
+    ['CR', 'HP']
+    >>> bits = fits.Header({"BIT00": "CR", "BIT03": "HP"})  # a bit-mask: 0/1 planes per class
+    >>> planes = class_planes(bits, np.array([[0, 1], [8, 9]], np.int16))
+    >>> sorted(planes), planes["HP"].tolist()
+    (['BITMASK', 'CR', 'HP'], [[0, 0], [1, 1]])
+    >>> class_planes(fits.Header(), np.zeros((4, 4)))  # not a product
+    {}
+    """
     data = np.asarray(data)
     if data.ndim == 2 and (codes := _codes(header)) and np.issubdtype(data.dtype, np.integer):
         return {"BITMASK": data, **{name: ((data & code) > 0).astype(np.uint8) for name, code in codes.items()}}
@@ -69,7 +96,24 @@ def _kind(planes, dtype):
 
 
 def read_product(path, **kwargs):
-    """Return the glue ``Data`` objects held in a glue-astrodl or MaxiMask product file."""
+    """Return the glue ``Data`` objects held in a glue-astrodl or MaxiMask product file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from glue_astrodl.io.fits import write_probability_cube
+    >>> from glue_astrodl.sim import make_wcs
+    >>> cube = np.zeros((2, 20, 30), np.float32)
+    >>> path = write_probability_cube(Path(tempfile.mkdtemp()) / "img_proba.fits", cube, ["CR", "HP"],
+    ...                               wcs=make_wcs((20, 30)))
+    >>> [data] = read_product(path)
+    >>> data.label, [c.label for c in data.main_components], data.meta["astrodl_product"]
+    ('img_proba', ['CR', 'HP'], 'probability')
+    >>> data.coords.wcs.ctype[0]  # the celestial WCS is kept
+    'RA---TAN'
+    """
     from glue.core import Data
 
     stem = Path(path).name.split(".")[0]

@@ -25,7 +25,18 @@ def _celestial(data):
 
 
 def same_grid(a, b):
-    """True when ``a`` and ``b`` are images of one shape whose celestial WCSs agree (or one has none)."""
+    """True when ``a`` and ``b`` are images of one shape whose celestial WCSs agree (or one has none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue.core import Data
+    >>> from glue_astrodl.sim import make_wcs
+    >>> image = Data(DATA=np.zeros((20, 30)), label="img", coords=make_wcs((20, 30)))
+    >>> product = Data(CR=np.zeros((20, 30)), label="img contaminants")  # no WCS: shape decides
+    >>> same_grid(product, image), same_grid(Data(x=np.zeros((20, 31))), image)
+    (True, False)
+    """
     if a.ndim != 2 or a.shape != b.shape:
         return False
     wa, wb = _celestial(a), _celestial(b)
@@ -33,7 +44,23 @@ def same_grid(a, b):
 
 
 class SkyToPixelLink(BaseMultiLink):
-    """ICRS ``ra``/``dec`` (degrees) of ``data1`` <-> pixel ``x``/``y`` of the image ``data2``."""
+    """ICRS ``ra``/``dec`` (degrees) of ``data1`` <-> pixel ``x``/``y`` of the image ``data2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue.core import Data, DataCollection
+    >>> from glue_astrodl.sim import make_wcs
+    >>> wcs = make_wcs((20, 30))
+    >>> image = Data(DATA=np.zeros((20, 30)), label="img", coords=wcs)
+    >>> sky = wcs.pixel_to_world([5.0, 10.0], [3.0, 7.0])
+    >>> cat = Data(ra=sky.ra.deg, dec=sky.dec.deg, label="cat")
+    >>> dc = DataCollection([image, cat])
+    >>> px, py = image.pixel_component_ids[1], image.pixel_component_ids[0]
+    >>> dc.add_link(SkyToPixelLink(cids1=[cat.id["ra"], cat.id["dec"]], cids2=[px, py], data1=cat, data2=image))
+    >>> cat[px].round(6), cat[py].round(6)  # each row's pixel position on the image
+    (array([ 5., 10.]), array([3., 7.]))
+    """
 
     display = "ICRS RA/Dec <-> image pixels (WCS)"
     description = "Link catalogue RA/Dec (ICRS, degrees) to an image's pixel axes through its WCS"
@@ -55,12 +82,42 @@ class SkyToPixelLink(BaseMultiLink):
 
 
 def same_grid_links(product, parent):
-    """Links between the pixel axes of two images on one grid."""
+    """Links between the pixel axes of two images on one grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue.core import Data, DataCollection
+    >>> image = Data(DATA=np.arange(6.0).reshape(2, 3), label="img")
+    >>> product = Data(CR=np.zeros((2, 3)), label="img contaminants")
+    >>> dc = DataCollection([image, product])
+    >>> dc.add_link(same_grid_links(product, image))
+    >>> right = dc.new_subset_group("right", image.pixel_component_ids[1] > 0.5)  # a region of the image
+    >>> product.subsets[0].to_mask()  # selects the same pixels of the product
+    array([[False,  True,  True],
+           [False,  True,  True]])
+    """
     return [LinkSame(a, b) for a, b in zip(product.pixel_component_ids, parent.pixel_component_ids)]
 
 
 def catalogue_links(catalogue, image, ra="ra", dec="dec", x="x", y="y"):
-    """Links of a catalogue to an image: RA/Dec through the WCS, else its ``x``/``y`` pixel columns."""
+    """Links of a catalogue to an image: RA/Dec through the WCS, else its ``x``/``y`` pixel columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue.core import Data, DataCollection
+    >>> from glue_astrodl.sim import make_wcs
+    >>> wcs = make_wcs((20, 30))
+    >>> image = Data(DATA=np.zeros((20, 30)), label="img", coords=wcs)
+    >>> sky = wcs.pixel_to_world([5.0], [3.0])
+    >>> cat = Data(ra=sky.ra.deg, dec=sky.dec.deg, label="cat")
+    >>> [type(link).__name__ for link in catalogue_links(cat, image)]  # RA/Dec through the WCS
+    ['SkyToPixelLink']
+    >>> pixels = Data(x=[1.0, 2.0], y=[3.0, 4.0], label="pixel cat")
+    >>> [type(link).__name__ for link in catalogue_links(pixels, image)]  # x/y columns
+    ['LinkSame', 'LinkSame']
+    """
     ids = {c.label: c for c in catalogue.components}
     px, py = image.pixel_component_ids[1], image.pixel_component_ids[0]
     if _celestial(image) is not None and ra in ids and dec in ids:
@@ -84,7 +141,21 @@ def _parent(data_collection, product):
 
 def product_links(data_collection):
     """Links still missing between glue-astrodl products and their parent images, and between
-    product catalogues and the image read from the same file (not added)."""
+    product catalogues and the image read from the same file (not added).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from glue.core import Data, DataCollection
+    >>> from glue_astrodl.glue.factories import read_product
+    >>> from glue_astrodl.io.fits import write_mask
+    >>> path = write_mask(Path(tempfile.mkdtemp()) / "img_masks.fits", np.zeros((1, 20, 30), np.uint8), ["CR"])
+    >>> dc = DataCollection([Data(DATA=np.zeros((20, 30)), label="img"), *read_product(path)])
+    >>> len(product_links(dc))  # the product's two pixel axes to the image's (not added)
+    2
+    """
     links = []
     images = [d for d in data_collection if d.meta.get(PRODUCT_KEY) and d.ndim == 2]
     for product in images:
@@ -101,7 +172,21 @@ def product_links(data_collection):
 
 
 def link_products(data_collection):
-    """Add `product_links` to ``data_collection``; returns them."""
+    """Add `product_links` to ``data_collection``; returns them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> from glue.core import Data, DataCollection
+    >>> from glue_astrodl.glue.factories import read_product
+    >>> from glue_astrodl.io.fits import write_mask
+    >>> path = write_mask(Path(tempfile.mkdtemp()) / "img_masks.fits", np.zeros((1, 20, 30), np.uint8), ["CR"])
+    >>> dc = DataCollection([Data(DATA=np.zeros((20, 30)), label="img"), *read_product(path)])
+    >>> len(link_products(dc)), len(link_products(dc))  # nothing is linked twice
+    (2, 0)
+    """
     links = product_links(data_collection)
     data_collection.add_link(links)
     return links

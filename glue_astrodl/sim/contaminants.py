@@ -78,6 +78,15 @@ class ContaminantConfig:
     """Ranges of the random observing conditions and contaminant rates.
 
     Ranges are ``(lo, hi)``; ``(v, v)`` fixes a value. Electrons (e-) unless stated.
+
+    Examples
+    --------
+    >>> config = ContaminantConfig(sky=(100.0, 100.0), bias_probability=0.0)  # fixed sky, no bias
+    >>> tile = simulate_contaminant_tile(32, rng=1, classes=[], config=config)
+    >>> round(tile.meta["sky_e"], 6), tile.meta["bias"]
+    (100.0, 0.0)
+    >>> simulate_contaminant_tile(32, rng=1, classes=[], config={"sky": (100.0, 100.0)}).meta["classes"]  # a dict works too
+    []
     """
 
     presence: dict = field(default_factory=lambda: dict(DEFAULT_PRESENCE))
@@ -111,7 +120,16 @@ class ContaminantConfig:
 @dataclass
 class ContaminantTile:
     """A raw image (float32 ADU), its per-class masks (bool, ``(14, ny, nx)`` in
-    ``CLASSES`` order), the simulation metadata and, for frames, a FITS header."""
+    ``CLASSES`` order), the simulation metadata and, for frames, a FITS header.
+
+    Examples
+    --------
+    >>> tile = simulate_contaminant_tile(64, rng=0, classes=["CR", "HP"])
+    >>> tile.image.shape, tile.masks.shape, tile.meta["classes"]
+    ((64, 64), (14, 64, 64), ['CR', 'HP'])
+    >>> int(tile.mask("CR").sum()), int(tile.mask("HP").sum()), int(tile.mask("BG").sum())
+    (3, 1, 4092)
+    """
 
     image: np.ndarray
     masks: np.ndarray
@@ -119,7 +137,14 @@ class ContaminantTile:
     header: object = None
 
     def mask(self, name):
-        """Mask of class ``name``."""
+        """Mask of class ``name``.
+
+        Examples
+        --------
+        >>> tile = simulate_contaminant_tile(32, rng=0, classes=[])
+        >>> bool(tile.mask("BG").all())  # a clean tile: background everywhere
+        True
+        """
         return self.masks[CLASSES.index(name)]
 
 
@@ -382,6 +407,14 @@ def simulate_contaminant_tile(size=128, rng=None, classes=None, config=None):
     or a dict of its fields. Returns a :class:`ContaminantTile`; ``meta`` holds the
     conditions (fwhm px, sky ADU, sky_e, gain e-/ADU, read_noise e-, bias ADU,
     saturation ADU, full_well e-, sigma ADU), the drawn ``classes`` and ``artefacts``.
+
+    Examples
+    --------
+    >>> tile = simulate_contaminant_tile(64, rng=0, classes=["CR", "HP"])  # exactly these classes
+    >>> tile.image.dtype, tile.meta["classes"], [a["kind"] for a in tile.meta["artefacts"]][:2]
+    (dtype('float32'), ['CR', 'HP'], ['scene', 'hot_pixels'])
+    >>> sorted(simulate_contaminant_tile(64, rng=3).meta["classes"])  # classes drawn at random
+    ['CR', 'DP', 'FR', 'HCL', 'SAT']
     """
     rng = np.random.default_rng(rng)
     cfg = _config(config)
@@ -409,6 +442,14 @@ def simulate_contaminant_frame(shape=(2048, 2048), seed=0, classes=None, config=
     an overscan strip of ``config.frame_overscan`` columns on the right; fringes,
     nebulosity, bright background and persistence each appear with probability
     ``config.frame_optional``. ``classes`` fixes the drawn classes instead.
+
+    Examples
+    --------
+    >>> frame = simulate_contaminant_frame((128, 128), seed=0)
+    >>> frame.meta["classes"][:6], frame.header["SATURATE"]
+    (['CR', 'HCL', 'DCL', 'HP', 'DP', 'P'], 26625.0)
+    >>> bool(frame.mask("OV")[:, -32:].all())  # the overscan strip on the right
+    True
     """
     rng = np.random.default_rng(seed)
     cfg = _config(config)
@@ -440,7 +481,14 @@ def simulate_contaminant_frame(shape=(2048, 2048), seed=0, classes=None, config=
 
 
 def tile_batch(n, size=128, rng=None, config=None):
-    """``(images, masks)``: ``(n, 1, size, size)`` float32 ADU and ``(n, 14, size, size)`` bool."""
+    """``(images, masks)``: ``(n, 1, size, size)`` float32 ADU and ``(n, 14, size, size)`` bool.
+
+    Examples
+    --------
+    >>> images, masks = tile_batch(2, size=32, rng=0)
+    >>> images.shape, images.dtype, masks.shape, masks.dtype
+    ((2, 1, 32, 32), dtype('float32'), (2, 14, 32, 32), dtype('bool'))
+    """
     rng = np.random.default_rng(rng)
     images = np.empty((n, 1, size, size), np.float32)
     masks = np.empty((n, len(CLASSES), size, size), bool)
@@ -455,6 +503,12 @@ def class_fractions(n_tiles=500, size=128, seed=0, config=None):
 
     Returns ``(pixel_fraction, presence)``, two dicts over ``CLASSES``; the pixel
     fractions are the training priors of networks trained on these tiles.
+
+    Examples
+    --------
+    >>> pixels, presence = class_fractions(n_tiles=4, size=32, seed=0)  # use hundreds of tiles in practice
+    >>> sorted(pixels) == sorted(presence), presence["BG"]
+    (True, 1.0)
     """
     rng = np.random.default_rng(seed)
     pix = np.zeros(len(CLASSES))

@@ -18,7 +18,16 @@ __all__ = ["splat", "cosmic_rays", "hot_columns", "dead_columns", "hot_pixels",
 
 
 def splat(shape, x, y, w):
-    """Image of point charges ``w`` at ``(x, y)``, shared bilinearly between 4 pixels."""
+    """Image of point charges ``w`` at ``(x, y)``, shared bilinearly between 4 pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> splat((3, 3), x=np.array([1.5]), y=np.array([1.0]), w=np.array([10.0]))  # half-way between two pixels
+    array([[0., 0., 0.],
+           [0., 5., 5.],
+           [0., 0., 0.]])
+    """
     ny, nx = shape
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = x - x0, y - y0
@@ -44,6 +53,13 @@ def cosmic_rays(shape, rng, n, sigma, cap, k=1.0, level=(3.0, 500.0),
     is log-uniform in ``level`` times ``sigma`` with Landau-like 30% fluctuations per
     sample. ``diffusion`` (px) is the Gaussian charge diffusion of the detector (thick
     CCDs blur tracks; still sharper than any PSF); pixels are capped at ``cap`` electrons.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> electrons, mask, params = cosmic_rays((32, 32), np.random.default_rng(0), 3, sigma=10.0, cap=1e5)
+    >>> electrons.shape, int(mask.sum()), [p["kind"] for p in params]
+    ((32, 32), 10, ['cr_track', 'cr_spot', 'cr_track'])
     """
     ny, nx = shape
     names = [kd for kd, _ in kinds]
@@ -112,6 +128,13 @@ def hot_columns(shape, rng, n, sigma, level=(0.7, 50.0), cap=None):
 
     Level log-uniform in ``level`` times ``sigma`` (faint ones are only visible by
     averaging along the column), with a 10% smooth variation along it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dark, mask, params = hot_columns((32, 32), np.random.default_rng(0), 1, sigma=10.0)
+    >>> int(mask.sum()), params[0]["orientation"], params[0]["width"], (params[0]["start"], params[0]["stop"])
+    (54, 'column', 2, (5, 32))
     """
     out = np.zeros(shape)
     mask = np.zeros(shape, bool)
@@ -132,6 +155,13 @@ def dead_columns(shape, rng, n_lines, n_clusters, response=(0.0, 0.3)):
     """Dead columns/lines (``n_lines``) and small dead clusters (``n_clusters``, 2-12 px).
 
     Response uniform in ``response`` (multiplies the collected photo-electrons).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> response, mask, params = dead_columns((32, 32), np.random.default_rng(0), n_lines=1, n_clusters=2)
+    >>> [p["kind"] for p in params], bool(response[mask].max() <= 0.3), bool((response[~mask] == 1).all())
+    (['dead_line', 'dead_cluster', 'dead_cluster'], True, True)
     """
     ny, nx = shape
     resp = np.ones(shape)
@@ -164,7 +194,15 @@ def _random_pixels(shape, rng, n):
 
 
 def hot_pixels(shape, rng, n, sigma, level=(5.0, 300.0), cap=None):
-    """``n`` single hot pixels, dark signal log-uniform in ``level`` times ``sigma``."""
+    """``n`` single hot pixels, dark signal log-uniform in ``level`` times ``sigma``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dark, mask, params = hot_pixels((32, 32), np.random.default_rng(0), 5, sigma=10.0)
+    >>> int(mask.sum()), bool(dark[mask].min() >= 5 * 10.0)  # at least 5 sigma
+    (5, True)
+    """
     out = np.zeros(shape)
     yi, xi = _random_pixels(shape, rng, n)
     lev = log_uniform(rng, *level, len(yi)) * sigma
@@ -175,7 +213,15 @@ def hot_pixels(shape, rng, n, sigma, level=(5.0, 300.0), cap=None):
 
 
 def dead_pixels(shape, rng, n, response=(0.0, 0.05)):
-    """``n`` single dead pixels of response uniform in ``response``."""
+    """``n`` single dead pixels of response uniform in ``response``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> response, mask, params = dead_pixels((32, 32), np.random.default_rng(0), 5)
+    >>> int(mask.sum()), bool(response[mask].max() <= 0.05), params
+    (5, True, [{'kind': 'dead_pixels', 'n': 5}])
+    """
     resp = np.ones(shape)
     yi, xi = _random_pixels(shape, rng, n)
     resp[yi, xi] = rng.uniform(*response, len(yi))
@@ -203,6 +249,15 @@ def saturate(electrons, full_well, up_fraction=0.5):
     ``up_fraction`` towards higher rows and the rest towards lower rows (passing through
     full pixels; charge reaching the edge is lost). Returns ``(electrons, mask)`` with
     ``mask`` the pixels left at the full well (saturated cores plus bleed trails).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> column = np.zeros((8, 1))
+    >>> column[4] = 250.0  # 150 e- over a full well of 100
+    >>> electrons, mask = saturate(column, full_well=100.0)
+    >>> electrons.ravel(), mask.ravel().astype(int)  # half the excess bleeds up, half down
+    (array([  0.,   0.,   0.,  75., 100.,  75.,   0.,   0.]), array([0, 0, 0, 0, 1, 0, 0, 0]))
     """
     e = np.array(electrons, dtype=np.float64, copy=True)
     over = e > full_well
@@ -228,6 +283,20 @@ def significant(mask, effect, noise, k):
     pixel needs ``|effect| >= k * noise``; a long column needs far less per pixel. Defects
     below it do not show in the frame (a dead pixel under a faint sky), so they are not
     labelled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.zeros((5, 5), bool)
+    >>> mask[1, 1] = True  # a hot pixel of 3 sigma
+    >>> mask[3, 1:4] = True  # a short hot line of 3 sigma per pixel: 5.2 sigma in all
+    >>> effect = 3.0 * mask
+    >>> significant(mask, effect, noise=np.ones((5, 5)), k=5.0).astype(int)
+    array([[0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 0],
+           [0, 0, 0, 0, 0]])
     """
     lab, n = label(mask)
     if n == 0:

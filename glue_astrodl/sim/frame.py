@@ -16,6 +16,11 @@ def sky_sigma(sky, gain, read_noise):
     """Per-pixel background noise in ADU: ``sqrt(sky*gain + read_noise^2) / gain``.
 
     ``sky`` is in ADU, ``gain`` in e-/ADU and ``read_noise`` in electrons.
+
+    Examples
+    --------
+    >>> sky_sigma(sky=300.0, gain=2.0, read_noise=5.0)  # sqrt(600 + 25) / 2 ADU
+    12.5
     """
     return float(np.sqrt(sky * gain + read_noise**2) / gain)
 
@@ -29,6 +34,20 @@ class SimulatedFrame:
     header: WCS, FWHM (pixels), GAIN (e-/ADU), RDNOISE (e-), SKYLEVEL (ADU), MAGZERO...
     truth: one row per object (see :func:`glue_astrodl.sim.simulate_frame`).
     psf: the unit-sum centred PSF kernel of the frame.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from astropy.io import fits
+    >>> from glue_astrodl.sim import simulate_frame
+    >>> frame = simulate_frame((64, 64), n_stars=5, n_galaxies=2, seed=0, sky=300.0, gain=2.0, read_noise=5.0)
+    >>> frame.sky_sigma, frame.wcs.wcs.ctype[0], frame.psf.shape
+    (12.5, 'RA---TAN', (35, 35))
+    >>> path = frame.write(Path(tempfile.mkdtemp()) / "frame.fits", truth=True)
+    >>> with fits.open(path) as hdul:
+    ...     [h.name for h in hdul], len(hdul["TRUTH"].data)
+    (['PRIMARY', 'TRUTH'], 7)
     """
 
     image: np.ndarray

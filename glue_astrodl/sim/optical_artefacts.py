@@ -31,7 +31,14 @@ LINE_STEP = 0.05  # px, sampling of the 1-D line profiles
 
 
 def log_uniform(rng, lo, hi, size=None):
-    """Draws log-uniform on ``[lo, hi]``."""
+    """Draws log-uniform on ``[lo, hi]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log_uniform(np.random.default_rng(0), 1.0, 100.0, 3).round(2)
+    array([18.79,  3.46,  1.21])
+    """
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
 
 
@@ -58,6 +65,13 @@ class PSFBank:
     between 2 and 5 (finer for sharper PSFs). The stamps reach the radius where the
     profile falls to ``contrast`` times its peak (at most 64 px, at least ``psf.radius``),
     so that the wings of saturated stars do not end in a visible edge.
+
+    Examples
+    --------
+    >>> from glue_astrodl.sim.render import PSFModel
+    >>> bank = PSFBank(PSFModel(3.0, "gaussian"))
+    >>> bank.radius, bank.kernel.shape, round(bank.sharpness(), 4)
+    (7, (15, 15), 0.2172)
     """
 
     def __init__(self, psf, contrast=1e-6):
@@ -95,6 +109,16 @@ class PSFBank:
 
         The stamp is cut down to the radius beyond which ``flux * psf`` stays below
         ``threshold`` (same units as ``flux``).
+
+        Examples
+        --------
+        >>> from glue_astrodl.sim.render import PSFModel
+        >>> bank = PSFBank(PSFModel(3.0, "gaussian"))
+        >>> stamp, x0, y0 = bank.stamp(1000.0, 10.2, 5.0)
+        >>> stamp.shape, (x0, y0), round(float(stamp.sum()), 6)
+        ((15, 15), (3, -2), 1000.0)
+        >>> bank.stamp(1000.0, 10.2, 5.0, threshold=1.0)[0].shape  # cut where it falls below 1
+        (11, 11)
         """
         ix, iy = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
         qx, qy = int(round((x - ix) * self.os)), int(round((y - iy) * self.os))
@@ -106,7 +130,15 @@ class PSFBank:
         return flux * k[c - r:c + r + 1, c - r:c + r + 1], ix - r, iy - r
 
     def sharpness(self):
-        """``sqrt(sum(psf^2))``: a source of flux F has optimal-filter S/N ``F * this / sigma``."""
+        """``sqrt(sum(psf^2))``: a source of flux F has optimal-filter S/N ``F * this / sigma``.
+
+        Examples
+        --------
+        >>> from glue_astrodl.sim.render import PSFModel
+        >>> bank = PSFBank(PSFModel(3.0, "gaussian"))
+        >>> round(1000.0 * bank.sharpness() / 10.0, 2)  # S/N of a 1000 e- star over 10 e- noise
+        21.72
+        """
         return float(np.sqrt(np.sum(self.kernel**2)))
 
 
@@ -116,6 +148,13 @@ def cross_profile(psf, width=0.0, step=LINE_STEP):
     The line spread function of the PSF (Gaussian: Gaussian; Moffat: ``(1 + d^2/a^2)^(1/2 -
     beta)``) convolved with a top-hat of the intrinsic ``width`` and with the 1-px pixel
     response; ``p`` integrates to 1 over ``d``.
+
+    Examples
+    --------
+    >>> from glue_astrodl.sim.render import PSFModel
+    >>> d, p = cross_profile(PSFModel(3.0, "gaussian"), width=2.0)
+    >>> d[0], round(float(p.sum() * (d[1] - d[0])), 6)  # unit integral
+    (np.float64(-8.0), 1.0)
     """
     half = psf.radius + 0.5 * width + 2.0
     d = np.arange(-half, half + 0.5 * step, step)
@@ -138,6 +177,16 @@ def add_line(out, x0, y0, theta, s_grid, along, d, cross, dmax=None):
     ``s`` is the signed distance along it and ``d`` across it; ``along`` is tabulated on
     ``s_grid`` (zero outside) and ``cross`` on ``d``. Only pixels within ``dmax`` of the
     segment's bounding box are evaluated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.sim.render import PSFModel
+    >>> d, cross = cross_profile(PSFModel(3.0, "gaussian"))
+    >>> s = np.arange(-30.0, 30.25, 0.25)
+    >>> out = add_line(np.zeros((20, 20)), 10.0, 10.0, 0.0, s, np.ones_like(s), d, cross)  # along row 10
+    >>> round(float(out[:, 10].sum()), 3), round(float(out.sum()), 3)  # unit flux per unit length
+    (1.0, 20.0)
     """
     dmax = d[-1] if dmax is None else dmax
     c, s = np.cos(theta), np.sin(theta)
@@ -165,6 +214,13 @@ def smooth_field(shape, scale, rng):
 
     A separable sum of Gaussian bumps of width ``scale / 2`` on a grid of spacing
     ``scale / 2`` with standard-normal amplitudes: ``Wy @ Z @ Wx.T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> field = smooth_field((64, 64), scale=10.0, rng=np.random.default_rng(0))
+    >>> field.shape, round(float(field.mean()), 6), round(float(field.std()), 6)
+    ((64, 64), 0.0, 1.0)
     """
     step = max(0.5 * float(scale), 1.0)
 
@@ -197,6 +253,14 @@ def satellite_trail(shape, rng, psf, sigma, k=1.0, peak_snr=(1.5, 300.0), width=
     ``max_peak`` electrons, glints excepted); with probability ``p_dashed`` it is dashed
     (period 6-40 px, duty cycle 0.3-0.7: tumbling satellites, aircraft lights) and with
     ``p_glint`` it has a glint (a brighter stretch, 2-10 times, of 3-30 px).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.sim.render import PSFModel
+    >>> light, mask, params = satellite_trail((64, 64), np.random.default_rng(0), PSFModel(3.0, "gaussian"), sigma=10.0)
+    >>> int(mask.sum()), round(params["theta"], 1), params["dashed"]
+    (489, 114.7, False)
     """
     ny, nx = shape
     theta = rng.uniform(0.0, np.pi)
@@ -234,6 +298,16 @@ def diffraction_spikes(shape, rng, psf, sigma, hosts, n_rays=4, angle=0.0, k=1.0
     centre (``r0`` = FWHM, ``p`` uniform in [1.5, 2.5]) with a peak per-pixel value
     ``C = ratio * peak`` (``ratio`` log-uniform) but at least ``min_snr * sigma``; rays end
     where they fall below ``0.2 sigma``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.sim.render import PSFModel
+    >>> hosts = [(32.0, 32.0, 1e6)]  # (x, y, peak electrons) of a bright star
+    >>> light, mask, params = diffraction_spikes((64, 64), np.random.default_rng(0), PSFModel(3.0, "gaussian"),
+    ...                                         sigma=10.0, hosts=hosts)
+    >>> int(mask.sum()), params[0]["n_rays"]
+    (695, 4)
     """
     out = np.zeros(shape)
     d, cross = cross_profile(psf, 0.0)
@@ -265,6 +339,15 @@ def persistence(shape, rng, bank, sigma, n, k=1.0, level=(1.5, 10.0), p_chain=0.
     remnant of the earlier bleed trail (a 1-2 px wide column segment, 0.3-1 A); with
     ``p_chain`` it is a chain of 3-8 fading ghosts along a line (a trailed or dithered
     bright source).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.sim.render import PSFModel
+    >>> bank = PSFBank(PSFModel(3.0, "gaussian"))
+    >>> ghosts, mask, params = persistence((64, 64), np.random.default_rng(0), bank, sigma=10.0, n=2)
+    >>> int(mask.sum()), [p["kind"] for p in params]
+    (132, ['persistence', 'persistence'])
     """
     ny, nx = shape
     out = np.zeros(shape)
@@ -298,6 +381,13 @@ def nebulosity(shape, rng, sigma, k=1.0, scale=(20.0, 200.0), peak_snr=(3.0, 50.
     ``G = (f(L) + 0.5 f(L/3)) / std`` with ``L`` log-uniform in ``scale``; the emission is
     ``softplus(3 (G + u)) / 3`` (``u`` uniform in [-0.5, 1] sets the covered fraction),
     scaled to a peak log-uniform in ``peak_snr`` times ``sigma``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> light, mask, params = nebulosity((64, 64), np.random.default_rng(0), sigma=10.0)
+    >>> int(mask.sum()), round(params["peak_snr"], 1), round(float(light.max()) / 10.0, 1)
+    (2661, 47.5, 47.5)
     """
     length = float(log_uniform(rng, *scale))
     g = smooth_field(shape, length, rng) + 0.5 * smooth_field(shape, max(length / 3, 4), rng)
@@ -319,6 +409,14 @@ def fringes(shape, rng, sky, sigma, k=1.0, amp_snr=(1.5, 8.0), max_rel=0.25,
     smooth fields ``G`` (``m`` in [0.3, 1.5]); its envelope ``E`` (max 1) varies smoothly.
     The relative amplitude is ``amp_snr * sigma / mean(sky)`` (at most ``max_rel``).
     ``mask``: the envelope amplitude ``r * E * sky`` exceeds ``k * sigma``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> factor, mask, params = fringes((64, 64), np.random.default_rng(0), sky=1000.0, sigma=10.0)
+    >>> sky = 1000.0 * (1.0 + factor)  # fringes multiply the sky
+    >>> params["n_waves"], int(mask.sum()), round(float(np.abs(factor).max()), 4)
+    (3, 2390, 0.0233)
     """
     ny, nx = shape
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
@@ -347,6 +445,13 @@ def bright_background(shape, rng, sky, sigma, k_sigma=3.0, frac_sky=0.1, max_lev
     direction. ``A = max(f * sky, s * sigma)`` with ``f`` log-uniform in [0.2, 3] and
     ``s`` in [5, 50], capped at ``max_level``. ``mask``: the bump exceeds
     ``max(k_sigma * sigma, frac_sky * sky)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bump, mask, params = bright_background((64, 64), np.random.default_rng(0), sky=1000.0, sigma=10.0)
+    >>> params["kind"], params["threshold"], int(mask.sum())  # above max(3 sigma, 0.1 sky)
+    ('halo', 100.0, 4096)
     """
     ny, nx = shape
     size = float(max(nx, ny))

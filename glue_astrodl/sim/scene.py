@@ -169,6 +169,22 @@ def simulate_frame(shape=(1024, 1024), n_stars=300, n_galaxies=150, fwhm=3.0,
 
     ``catalog``, a table with columns x, y, flux, kind and, for galaxies, sersic_n, r_eff,
     q, theta, replaces the random scene (``n_stars``/``n_galaxies`` are then ignored).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> frame = simulate_frame((64, 64), n_stars=5, n_galaxies=2, seed=0)
+    >>> frame.image.dtype, list(frame.truth["kind"]).count("galaxy"), frame.header["NSTARS"]
+    (dtype('float32'), 2, 5)
+    >>> frame.truth.colnames[:8]
+    ['id', 'x', 'y', 'ra', 'dec', 'flux', 'mag', 'kind']
+    >>> catalog = Table({"x": [20.0, 40.0], "y": [30.0, 30.0], "flux": [5000.0, 8000.0],
+    ...                  "kind": ["star", "galaxy"], "sersic_n": [np.nan, 1.0], "r_eff": [0.0, 3.0],
+    ...                  "q": [1.0, 0.5], "theta": [0.0, 30.0]})
+    >>> frame = simulate_frame((64, 64), catalog=catalog, seed=0)  # a chosen scene
+    >>> frame.truth["mag"].round(2).tolist(), round(float(frame.sources.sum()) / 13000.0, 3)
+    ([18.75, 18.24], 1.0)
     """
     shape = _check_shape(shape)
     _check_noise(sky, read_noise, gain)
@@ -243,6 +259,16 @@ def simulate_point_sources(shape=(1024, 1024), snr=(3, 4, 5, 6, 8, 10), n_per_sn
     pixels apart and whole PSF stamps inside the frame; ``ValueError`` if they do not fit.
     Fluxes are ``snr * sky_sigma / sqrt(sum(psf^2))``: the background-limited S/N of the
     optimal (PSF-matched) filter equals ``snr``. Truth columns as in :func:`simulate_frame`.
+
+    Examples
+    --------
+    >>> frame = simulate_point_sources((64, 64), snr=(10, 20), n_per_snr=2, fwhm=2.5, seed=0)
+    >>> len(frame.truth), sorted(set(frame.truth["snr"].round(6).tolist()))
+    (4, [10.0, 20.0])
+    >>> simulate_point_sources((32, 32), snr=(5,), n_per_snr=50)
+    Traceback (most recent call last):
+    ...
+    ValueError: 50 sources separated by > 18.0 px do not fit in a 32x32 frame; use fewer sources or a larger shape
     """
     shape = _check_shape(shape)
     snr = np.atleast_1d(np.asarray(snr, dtype=float))

@@ -12,6 +12,15 @@ def make_wcs(shape, pixel_scale_arcsec=0.2, ra=150.1, dec=2.2, rotation_deg=0.0)
 
     The reference pixel is the image centre, north is up and east left at
     ``rotation_deg`` = 0; the rotation turns the sky counter-clockwise on the image.
+
+    Examples
+    --------
+    >>> wcs = make_wcs((100, 200), pixel_scale_arcsec=0.2, ra=150.1, dec=2.2)
+    >>> wcs.wcs.ctype, wcs.pixel_shape
+    (['RA---TAN', 'DEC--TAN'], (200, 100))
+    >>> sky = wcs.pixel_to_world(99.5, 49.5)  # the image centre
+    >>> round(float(sky.ra.deg), 6), round(float(sky.dec.deg), 6)
+    (150.1, 2.2)
     """
     ny, nx = (int(s) for s in shape)
     if nx < 1 or ny < 1 or pixel_scale_arcsec <= 0:
@@ -32,7 +41,14 @@ def make_wcs(shape, pixel_scale_arcsec=0.2, ra=150.1, dec=2.2, rotation_deg=0.0)
 
 
 def wcs_header(wcs):
-    """FITS header cards of a celestial ``wcs``, written with CDi_j rather than PC/CDELT."""
+    """FITS header cards of a celestial ``wcs``, written with CDi_j rather than PC/CDELT.
+
+    Examples
+    --------
+    >>> header = wcs_header(make_wcs((100, 200)))
+    >>> [key for key in header if key.startswith(("CD", "PC", "CDELT"))]
+    ['CD1_1', 'CD1_2', 'CD2_1', 'CD2_2']
+    """
     hdr = wcs.to_header()
     pc = wcs.wcs.get_pc()
     cdelt = wcs.wcs.get_cdelt()
