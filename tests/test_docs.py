@@ -24,9 +24,12 @@ DOCTEST_MODULES = ["glue_astrodl.core.taxonomy", "glue_astrodl.core.predictor", 
                    "glue_astrodl.io.regions", "glue_astrodl.io.quicklook", "glue_astrodl.tasks.inputs",
                    "glue_astrodl.tasks.fwhm", "glue_astrodl.tasks.contaminant_classes", "glue_astrodl.glue.links",
                    "glue_astrodl.glue.exporters", "glue_astrodl.glue.factories", "glue_astrodl.glue.products",
+                   "glue_astrodl.glue.tools",
                    "glue_astrodl.sim", "glue_astrodl.sim.scene", "glue_astrodl.sim.frame", "glue_astrodl.sim.wcs",
                    "glue_astrodl.sim.galaxies", "glue_astrodl.sim.render", "glue_astrodl.sim.contaminants",
-                   "glue_astrodl.sim.detector_defects", "glue_astrodl.sim.optical_artefacts"]
+                   "glue_astrodl.sim.detector_defects", "glue_astrodl.sim.optical_artefacts",
+                   "glue_astrodl.models.contaminant_net", "glue_astrodl.models.matched_filter",
+                   "glue_astrodl.models.registry", "glue_astrodl.train.contaminants"]
 
 
 def test_docstring_examples_run():

@@ -21,13 +21,44 @@ __all__ = ["active_image", "active_catalogue", "task_tool"]
 
 
 def active_image(viewer):
-    """The top visible 2-D dataset of a glue image viewer, or None."""
+    """The top visible 2-D dataset of a glue image viewer, or None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue.core import Data
+    >>> from glue.core.application_base import Application
+    >>> from glue.viewers.image.viewer import SimpleImageViewer  # or a glue-jupyter image viewer
+    >>> app = Application()
+    >>> image = Data(DATA=np.zeros((8, 8)), label="img")
+    >>> app.data_collection.append(image)
+    >>> viewer = app.new_data_viewer(SimpleImageViewer, data=image)
+    >>> active_image(viewer).label
+    'img'
+    """
     layers = [s for s in viewer.state.layers if s.visible and isinstance(s.layer, Data) and s.layer.ndim == 2]
     return max(layers, key=lambda s: s.zorder).layer if layers else None
 
 
 def active_catalogue(viewer, image):
-    """The top visible catalogue layer of ``viewer``, else the only catalogue linked to ``image``."""
+    """The top visible catalogue layer of ``viewer``, else the only catalogue linked to ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue.core import Data
+    >>> from glue.core.application_base import Application
+    >>> from glue.viewers.image.viewer import SimpleImageViewer  # or a glue-jupyter image viewer
+    >>> from glue_astrodl.glue.links import catalogue_links
+    >>> app = Application()
+    >>> image = Data(DATA=np.zeros((8, 8)), label="img")
+    >>> cat = Data(x=[1.0, 2.0], y=[3.0, 4.0], label="cat")
+    >>> app.data_collection.extend([image, cat])
+    >>> app.data_collection.add_link(catalogue_links(cat, image))
+    >>> viewer = app.new_data_viewer(SimpleImageViewer)  # the catalogue is not shown in it
+    >>> active_catalogue(viewer, image).label  # the only catalogue linked to the image
+    'cat'
+    """
     shown = [s for s in viewer.state.layers if s.visible and isinstance(s.layer, Data) and s.layer.ndim == 1]
     if shown:
         return max(shown, key=lambda s: s.zorder).layer
@@ -89,7 +120,15 @@ class _TaskTool(Tool):
 
 
 def task_tool(task):
-    """The viewer-tool class of ``task`` (``tool_id = "astrodl:<task name>"``)."""
+    """The viewer-tool class of ``task`` (``tool_id = "astrodl:<task name>"``).
+
+    Examples
+    --------
+    >>> from glue_astrodl.tasks.registry import get_task
+    >>> tool = task_tool(get_task("sources"))  # a class, registered with glue's viewer_tool
+    >>> tool.__name__, tool.tool_id, tool.action_text
+    ('SourcesTool', 'astrodl:sources', 'Detect Sources')
+    """
     return type(f"{task.name.title().replace('_', '')}Tool", (_TaskTool,), {
         "task": task, "tool_id": f"astrodl:{task.name}", "icon": icon(task.name),
         "action_text": task.label, "tool_tip": f"{task.label}: {task.description}",

@@ -30,6 +30,16 @@ class ContaminantNet(nn.Module):
     """``(B, in_channels, H, W)`` -> ``(B, n_classes, H, W)`` logits; any H, W.
 
     Inputs whose sides are not multiples of 16 are reflect-padded internally.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = ContaminantNet(n_classes=14).eval()
+    >>> with torch.no_grad():
+    ...     logits = net(torch.zeros(1, 1, 20, 30))  # any size: padded to multiples of 16 inside
+    >>> logits.shape
+    torch.Size([1, 14, 20, 30])
+    >>> probabilities = torch.sigmoid(logits)  # independent per-class probabilities
     """
 
     def __init__(self, n_classes=14, in_channels=1, widths=(12, 24, 32, 48, 64), context_dilations=(2, 4, 8)):

@@ -26,6 +26,17 @@ def register_architecture(name):
 
     Registering a different class under a taken name raises ``ValueError``; re-running
     the same class definition (module reload) replaces the entry.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> @register_architecture("doc-example-net")
+    ... class DocExampleNet(nn.Module):
+    ...     def __init__(self, n_classes=2):
+    ...         super().__init__()
+    ...         self.head = nn.Conv2d(1, n_classes, 1)
+    >>> get_architecture("doc-example-net") is DocExampleNet  # model cards can now name it
+    True
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"architecture name must be a non-empty string, got {name!r}")
@@ -43,7 +54,17 @@ def register_architecture(name):
 
 
 def get_architecture(name):
-    """Return the class registered as ``name``; ``KeyError`` listing known names if none."""
+    """Return the class registered as ``name``; ``KeyError`` listing known names if none.
+
+    Examples
+    --------
+    >>> get_architecture("contaminant-unet").__name__
+    'ContaminantNet'
+    >>> get_architecture("no-such-net")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    KeyError: "unknown architecture 'no-such-net' (known: ...contaminant-unet...)"
+    """
     try:
         return _ARCHITECTURES[name]
     except KeyError:
@@ -52,12 +73,28 @@ def get_architecture(name):
 
 
 def architectures():
-    """Sorted list of registered architecture names."""
+    """Sorted list of registered architecture names.
+
+    Examples
+    --------
+    >>> "contaminant-unet" in architectures()
+    True
+    """
     return sorted(_ARCHITECTURES)
 
 
 def architecture_name(model_or_class):
-    """Registered name of a module instance or class (exact class match), or ``None``."""
+    """Registered name of a module instance or class (exact class match), or ``None``.
+
+    Examples
+    --------
+    >>> from glue_astrodl.models.contaminant_net import ContaminantNet
+    >>> architecture_name(ContaminantNet), architecture_name(ContaminantNet(n_classes=2, widths=(4, 4, 4, 4, 4)))
+    ('contaminant-unet', 'contaminant-unet')
+    >>> from torch import nn
+    >>> architecture_name(nn.Conv2d(1, 1, 1)) is None
+    True
+    """
     cls = model_or_class if isinstance(model_or_class, type) else type(model_or_class)
     for name, registered in _ARCHITECTURES.items():
         if registered is cls:

@@ -27,7 +27,7 @@ def image_psf(img, fwhm, psf, profile, beta, background):
     >>> from glue_astrodl.io.fits import ImageData
     >>> from glue_astrodl.core.normalise import estimate_background
     >>> from glue_astrodl.sim import simulate_point_sources
-    >>> frame = simulate_point_sources((128, 128), snr=(100,), n_per_snr=9, fwhm=3.0, seed=1, renderer="native")
+    >>> frame = simulate_point_sources((96, 96), snr=(100,), n_per_snr=4, fwhm=3.0, seed=1, renderer="native")
     >>> img = ImageData(frame.image, frame.header)
     >>> kernel, fwhm = image_psf(img, None, None, "gaussian", 2.5, lambda: None)  # FWHM from the header
     >>> kernel.shape, fwhm
@@ -94,7 +94,7 @@ def estimate_fwhm(data, background, max_stars=40, region=2048):
     --------
     >>> from glue_astrodl.core.normalise import estimate_background
     >>> from glue_astrodl.sim import simulate_point_sources
-    >>> frame = simulate_point_sources((128, 128), snr=(100,), n_per_snr=9, fwhm=3.0, seed=1, renderer="native")
+    >>> frame = simulate_point_sources((96, 96), snr=(100,), n_per_snr=4, fwhm=3.0, seed=1, renderer="native")
     >>> round(estimate_fwhm(frame.image, estimate_background(frame.image)), 1)
     3.0
     """

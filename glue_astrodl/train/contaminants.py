@@ -48,7 +48,17 @@ NORMALISER = {"name": "sky-mode-asinh", "softening": 1.0}
 
 
 def normalise_image(image):
-    """Model input of one tile, exactly as inference normalises a frame (`NORMALISER`)."""
+    """Model input of one tile, exactly as inference normalises a frame (`NORMALISER`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.sim import simulate_contaminant_tile
+    >>> tile = simulate_contaminant_tile(64, rng=0, classes=["CR"])
+    >>> x = normalise_image(tile.image)  # what the network sees, as at inference
+    >>> x.shape, x.dtype, round(float(np.median(x)), 1)
+    ((64, 64), dtype('float32'), 0.0)
+    """
     return fit_normaliser(NORMALISER, image)[0](np.asarray(image, np.float32), None)
 
 
@@ -57,7 +67,16 @@ def make_set(n, size, seed, chunk=64, config=None, raw=False):
     float32 (``raw=True``) for the held-out sets, which go through `Predictor` as frames do
     at inference -- and class masks packed as bits (bit ``k`` = ``CLASSES[k]``) ``(n, s, s)``
     uint16, 9x less memory than boolean planes, so large pools fit in RAM. ``config``: a
-    `ContaminantConfig` (dict)."""
+    `ContaminantConfig` (dict).
+
+    Examples
+    --------
+    >>> images, bits = make_set(2, 32, seed=0)
+    >>> images.shape, images.dtype, bits.shape, bits.dtype  # normalised, masks packed as bits
+    ((2, 1, 32, 32), dtype('float16'), (2, 32, 32), dtype('uint16'))
+    >>> make_set(2, 32, seed=0, raw=True)[0].dtype  # raw ADU, for held-out sets
+    dtype('float32')
+    """
     rng = np.random.default_rng(seed)
     images = np.empty((n, 1, size, size), np.float32 if raw else np.float16)
     bits = np.empty((n, size, size), np.uint16)
@@ -71,7 +90,20 @@ def make_set(n, size, seed, chunk=64, config=None, raw=False):
 
 
 def unpack_masks(bits):
-    """``(n, s, s)`` packed masks (array or tensor) -> ``(n, K, s, s)`` float32 tensor."""
+    """``(n, s, s)`` packed masks (array or tensor) -> ``(n, K, s, s)`` float32 tensor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from glue_astrodl.sim import tile_batch
+    >>> _, bits = make_set(2, 32, seed=0)
+    >>> masks = unpack_masks(bits)
+    >>> masks.shape, masks.dtype
+    (torch.Size([2, 14, 32, 32]), torch.float32)
+    >>> _, truth = tile_batch(2, 32, np.random.default_rng(0))  # the same tiles, unpacked
+    >>> bool((masks.numpy().astype(bool) == truth).all())
+    True
+    """
     bits = torch.as_tensor(np.asarray(bits, dtype=np.int32) if isinstance(bits, np.ndarray) else bits).int()
     return ((bits[:, None] & _BITS[None, :, None, None]) > 0).float()
 
@@ -84,6 +116,18 @@ def pixel_weights(masks, fractions, cap=1e3):
 
     ``masks`` ``(n, K, s, s)`` float tensor, ``fractions`` the K class fractions of the
     training pool; returns ``(n, s, s)``, unnormalised (divide by its pool mean).
+
+    Examples
+    --------
+    >>> import torch
+    >>> masks = torch.zeros(1, 2, 4, 4)
+    >>> masks[0, 1] = 1.0  # class 1 everywhere (fraction 0.9)
+    >>> masks[0, 0, 1, 1] = 1.0  # one pixel of the rare class 0 (fraction 0.01)
+    >>> pixel_weights(masks, [0.01, 0.9])[0].round(decimals=1)
+    tensor([[ 7.3000, 13.5000,  7.3000,  1.1000],
+            [13.5000, 25.8000, 13.5000,  1.1000],
+            [ 7.3000, 13.5000,  7.3000,  1.1000],
+            [ 1.1000,  1.1000,  1.1000,  1.1000]])
     """
     inv = torch.as_tensor(1.0 / np.maximum(np.asarray(fractions, np.float64), 1.0 / cap), dtype=torch.float32)
     w = (masks * inv[None, :, None, None]).amax(dim=1, keepdim=True)
@@ -115,7 +159,16 @@ def _inference_card(overlap=64):
 
 
 def predict_logits(model, raw_images, device, card=None):
-    """Logits ``(n, K, s, s)`` of raw tiles through `Predictor` (the inference path)."""
+    """Logits ``(n, K, s, s)`` of raw tiles through `Predictor` (the inference path).
+
+    Examples
+    --------
+    >>> from glue_astrodl.core.device import resolve_device
+    >>> images, _ = make_set(2, 32, seed=0, raw=True)
+    >>> net = ContaminantNet(n_classes=K, widths=(4, 4, 4, 4, 4)).eval()
+    >>> predict_logits(net, images, resolve_device("cpu")).shape  # normalised and tiled as at inference
+    (2, 14, 32, 32)
+    """
     return Predictor(card or _inference_card(), model, device).logits(raw_images[:, 0])
 
 
@@ -132,6 +185,17 @@ def calibrate(logits, bits, max_pixels=4_000_000, seed=0):
 
     Thresholds are MCC-optimal on this set after moving the calibrated probabilities to
     `DEFAULT_PRIORS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> images, bits = make_set(4, 32, seed=0, raw=True)
+    >>> masks = unpack_masks(bits).numpy()
+    >>> logits = 2.0 * masks - 1.0 + np.random.default_rng(0).normal(0.0, 1.0, masks.shape)  # a fake net
+    >>> scales, priors, thresholds = calibrate(logits, bits)
+    >>> a, b = scales["BG"]  # Platt scaling of the class's logits
+    >>> round(a), round(priors["BG"], 3), 0.0 < thresholds["BG"] < 1.0  # slope 2: the fake net's log-odds
+    (2, 0.492, True)
     """
     masks = unpack_masks(bits).numpy().astype(bool)
     pick = _pixels(masks[:, 0], max_pixels, seed)
@@ -163,7 +227,19 @@ def _held_out_classes(logits, bits, scales, priors, max_pixels, seed):
 
 
 def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1):
-    """Held-out ROC AUC per class and ECE after correcting to the set's true fractions."""
+    """Held-out ROC AUC per class and ECE after correcting to the set's true fractions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> images, bits = make_set(4, 32, seed=0, raw=True)
+    >>> masks = unpack_masks(bits).numpy()
+    >>> logits = 2.0 * masks - 1.0 + np.random.default_rng(0).normal(0.0, 1.0, masks.shape)  # a fake net
+    >>> scales, priors, _ = calibrate(logits, bits)
+    >>> metrics = evaluate(logits, bits, scales, priors)
+    >>> sorted(metrics), metrics["auc"]["BG"] > 0.9
+    (['auc', 'ece'], True)
+    """
     metrics = {"auc": {}, "ece": {}}
     for name, y, z, p in _held_out_classes(logits, bits, scales, priors, max_pixels, seed):
         metrics["auc"][name] = round(float(roc_auc(y, z)), 5)
@@ -173,7 +249,21 @@ def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1):
 
 def plot_held_out(logits, bits, scales, priors, path, max_pixels=8_000_000, seed=1):
     """Figure of a held-out set, saved to ``path``: ROC curves of every class (log FPR) and
-    one reliability diagram per class after correction to the set's true fractions."""
+    one reliability diagram per class after correction to the set's true fractions.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> images, bits = make_set(4, 32, seed=0, raw=True)
+    >>> masks = unpack_masks(bits).numpy()
+    >>> logits = 2.0 * masks - 1.0 + np.random.default_rng(0).normal(0.0, 1.0, masks.shape)  # a fake net
+    >>> scales, priors, _ = calibrate(logits, bits)
+    >>> path = plot_held_out(logits, bits, scales, priors, Path(tempfile.mkdtemp()) / "held_out.png")
+    >>> path.read_bytes()[1:4]
+    b'PNG'
+    """
     from matplotlib.figure import Figure  # no pyplot: no backend or global state touched
 
     fig = Figure(figsize=(13, 13), layout="constrained")
@@ -195,7 +285,14 @@ def plot_held_out(logits, bits, scales, priors, path, max_pixels=8_000_000, seed
 
 def evaluate_saved(model="contaminants", n_val=150, val_tile=256, device=None, plot=None):
     """Re-run a saved model's held-out test (its card's seed) with the current code:
-    returns the metrics, as the card records them; ``plot``: path of `plot_held_out`."""
+    returns the metrics, as the card records them; ``plot``: path of `plot_held_out`.
+
+    Examples
+    --------
+    >>> metrics = evaluate_saved("contaminants", n_val=2, val_tile=64)  # the card's run uses n_val=150, 256 px
+    >>> sorted(metrics), 0.0 <= metrics["auc"]["CR"] <= 1.0
+    (['auc', 'ece'], True)
+    """
     net, card = load_model(model, architectures=ARCHITECTURES)
     dev = resolve_device(device)
     images, bits = make_set(n_val, val_tile, card["seed"] + TEST_SEED_OFFSET, raw=True)
@@ -207,7 +304,14 @@ def evaluate_saved(model="contaminants", n_val=150, val_tile=256, device=None, p
 
 def boosted_config(boost):
     """Tile-generator config with rare classes drawn more often: ``{class: factor}``
-    multiplies the class's presence probability (at most 0.9) and its counts per tile."""
+    multiplies the class's presence probability (at most 0.9) and its counts per tile.
+
+    Examples
+    --------
+    >>> config = boosted_config({"TRL": 2.0, "SP": 10.0})
+    >>> config["presence"]["TRL"], config["presence"]["SP"], config["tile_counts"]["TRL"]  # presence at most 0.9
+    (0.6, 0.9, 2.0)
+    """
     from ..sim.contaminants import DEFAULT_PRESENCE, TILE_COUNTS
 
     presence, counts = dict(DEFAULT_PRESENCE), dict(TILE_COUNTS)
@@ -226,6 +330,11 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     ``init``: a saved model (``.safetensors`` + card) to fine-tune instead of starting from
     random weights; ``boost``: ``{class: factor}`` for the training pool (`boosted_config`).
     The held-out calibration and test sets always come from the default generator.
+
+    Examples
+    --------
+    >>> card, model = train_contaminants(steps=16000, seed=0, out="weights/contaminants")  # doctest: +SKIP
+    >>> card["metrics"]["auc"]["CR"]  # doctest: +SKIP
     """
     from .. import __version__
 
