@@ -252,3 +252,11 @@ def test_a_mask_of_the_wrong_shape_is_bad_input(tmp_path, star_fits):
     fits.PrimaryHDU(np.zeros((10, 10), np.int16)).writeto(tmp_path / "m.fits")
     res = run_cli("sources", star_fits, "--mask", tmp_path / "m.fits", "-o", tmp_path / "o.fits")
     assert res.returncode == 2 and "does not match the image" in res.stderr
+
+
+@pytest.mark.parametrize("task", ["sources", "contaminants"])
+@pytest.mark.parametrize("array, message", [(np.arange(100.0), "1-D data"), (np.float32(3), "0-D data"),
+                                            (np.array([["a", "b"]]), "not numeric")])
+def test_python_api_bad_arrays_are_one_line_bad_input(task, array, message):
+    with pytest.raises(BadInputError, match=message):
+        get_task(task).run(array)

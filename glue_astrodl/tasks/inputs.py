@@ -56,7 +56,7 @@ def as_image(image, header=None, wcs=None, hdu=None, plane=None):
     elif img.wcs is None and img.wcs_problem is None:
         img.wcs, img.wcs_problem = celestial_wcs(img.header)
     data = img.data
-    if data is None or not np.issubdtype(np.asarray(data[..., :0, :0]).dtype, np.number):
+    if data is None or not np.issubdtype(data.dtype, np.number):
         raise BadInputError(f"{img.name}: not numeric image data")
     if data.ndim < 2:
         raise BadInputError(f"{img.name}: {data.ndim}-D data (shape {data.shape}); need a 2-D image")
