@@ -85,7 +85,7 @@ def quicklook_contaminants(path, image, detection, max_side=1600):
     level, noise = detection.meta["level"], detection.meta["noise"]
     view = _stretch(image[::step, ::step], level, noise)
     masks = detection.masks()[:, ::step, ::step]
-    names = [c for c in detection.classes if c != "BG"]
+    names = [c for c in detection.classes if c != detection.taxonomy.background]
     label = np.zeros(masks.shape[1:], np.int16)
     for i, name in enumerate(names, start=1):  # later classes drawn on top of earlier ones
         label[masks[detection.classes.index(name)]] = i

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import fftconvolve
 
-from ..tasks.contaminant_classes import CLASSES
+from ..tasks.contaminant_classes import CLASSES, MAXIMASK
 from .detector_defects import (cosmic_rays, dead_columns, dead_pixels, hot_columns, hot_pixels,
                                saturate, significant)
 from .galaxies import bin_oversampled, sersic_oversampled
@@ -55,7 +55,7 @@ __all__ = ["ContaminantTile", "ContaminantConfig", "simulate_contaminant_tile",
            "PRESENCE_RANGE", "CONTAMINANT_VERSION"]
 
 CONTAMINANT_VERSION = "glue_astrodl.sim.contaminants/1.1"
-CONTAMINANTS = tuple(c for c in CLASSES if c != "BG")
+CONTAMINANTS = MAXIMASK.foreground
 PRESENCE_RANGE = (0.2, 0.5)  # documented fraction of default tiles holding each class
 REF_TILE = 128 * 128
 REF_FRAME = 2048 * 2048
@@ -162,7 +162,7 @@ def _active(classes, rng, cfg):
     unknown = set(classes) - set(CLASSES)
     if unknown:
         raise ValueError(f"unknown classes {sorted(unknown)}; choose from {CLASSES}")
-    return set(classes) - {"BG"}
+    return set(classes) - {MAXIMASK.background}
 
 
 def _conditions(rng, cfg, active):
