@@ -9,7 +9,8 @@ from astropy.wcs import WCS
 
 from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.core.atomic import atomic_path
-from glue_astrodl.io.fits import read_image, write_bitmask, write_mask, write_probability_cube
+from glue_astrodl.io.fits import bitmask_hdu, probability_hdu, read_image, write_hdus, write_mask
+from glue_astrodl.tasks.contaminant_classes import MAXIMASK
 from glue_astrodl.sim import make_wcs
 
 
@@ -40,8 +41,9 @@ def test_probability_cube_keeps_wcs_header_and_provenance(tmp_path, wcs):
     card = {"name": "demo-net", "version": "1.2", "weights_sha256": "ab" * 32}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. no "Card is too long" on the user's terminal
-        path = write_probability_cube(tmp_path / "p.fits", cube, ["CR", "TRL"], header, wcs,
-                                      priors={"CR": 5e-4, "TRL": 1e-4}, thresholds={"CR": 0.4}, model=card)
+        hdu = probability_hdu(cube, ["CR", "TRL"], header, wcs, priors={"CR": 5e-4, "TRL": 1e-4},
+                              thresholds={"CR": 0.4}, model=card, taxonomy=MAXIMASK)
+        path = write_hdus(tmp_path / "p.fits", [hdu])
     with fits.open(path) as hdul:
         h = hdul[0].header
         assert hdul[0].data.dtype == np.dtype(">f4") and hdul[0].data.shape == (2, 60, 80)
@@ -67,7 +69,7 @@ def test_masks_and_bitmask_dtypes_and_bits(tmp_path, wcs):
     assert data.dtype == np.uint8 and data[1, 5, 5] == 1 and data.sum() == 1
     bits = np.zeros((60, 80), np.int16)
     bits[5, 5] = 1 | 4096
-    path = write_bitmask(tmp_path / "b.fits", bits, {"CR": 1, "BBG": 4096}, wcs=wcs)
+    path = write_hdus(tmp_path / "b.fits", [bitmask_hdu(bits, {"CR": 1, "BBG": 4096}, wcs=wcs, taxonomy=MAXIMASK)])
     with fits.open(path) as hdul:
         assert hdul[0].data.dtype.kind == "i" and hdul[0].data.dtype.itemsize == 2
         assert hdul[0].data[5, 5] == 4097
