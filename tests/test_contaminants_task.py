@@ -29,7 +29,8 @@ def tiny_model(tmp_path_factory):
             "arch_kwargs": {"n_classes": 14, "in_channels": 1, "widths": [4, 4, 4, 4, 4]},
             "outputs": list(CLASSES), "training_priors": {c: 0.1 for c in CLASSES},
             "default_priors": dict(DEFAULT_PRIORS), "thresholds": {c: 0.5 for c in CLASSES},
-            "receptive_field_overlap": 32}
+            "receptive_field_overlap": 32, "task": "contaminants", "normaliser": {"name": "sky-mode-asinh"},
+            "calibration_kind": "platt", "calibration": {}}
     save_model(net, d / "tiny-contaminants", card, architectures=ARCHITECTURES)
     return d / "tiny-contaminants.safetensors", net
 
@@ -123,7 +124,7 @@ def test_products_and_bad_arguments(tiny_model, tmp_path):
     path, _ = tiny_model
     res = detect_contaminants(noise_image((64, 64)), model=path, classes=["CR", "TRL"])
     for kind, dtype in [("proba", np.float32), ("masks", np.uint8), ("bitmask", np.int16)]:
-        out = res.to_fits(tmp_path / f"{kind}.fits", output=kind)
+        out = res.to_fits(tmp_path / f"{kind}.fits", product=kind)
         with fits.open(out) as hdul:
             assert hdul[0].data.dtype == np.dtype(dtype).newbyteorder(">") and hdul[0].header["MODEL"] == "tiny-contaminants"
     assert fits.getheader(tmp_path / "proba.fits")["CLASS2"] == "TRL"

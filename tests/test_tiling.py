@@ -70,6 +70,23 @@ def test_preallocated_memmap_output_and_preprocess(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy")[0], image.astype(np.float32) * 2)
 
 
+def test_postprocess_sees_tiles_in_row_major_order_after_the_rows_above():
+    """The contract streamed writers rely on: when postprocess sees a window starting at row
+    y0, every output row above y0 is already stored."""
+    image = np.random.default_rng(0).normal(size=(300, 260)).astype(np.float32)
+    out = np.full((1, 300, 260), np.nan, np.float32)
+    starts = []
+
+    def check(values, window):
+        assert not np.isnan(out[:, :window[0]]).any()
+        starts.append(window[:3:2])
+        return values
+
+    tiled_inference(nn.Identity(), image, tile=64, overlap=4, batch_size=3, device="cpu", out=out, postprocess=check)
+    assert starts == sorted(starts) and len({y for y, _ in starts}) > 1
+    np.testing.assert_array_equal(out[0], image)
+
+
 def test_callback_progress_and_cancel():
     seen = []
     image = np.zeros((300, 300), np.float32)

@@ -96,10 +96,29 @@ def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=
         ``postprocess(values, window) -> array (K', h, w)`` applied to the kept part of each
         tile's output before it is stored (``window`` = ``(y0, y1, x0, x1)`` in the image),
         e.g. thresholding into masks, so that a product is made tile by tile without the
-        whole ``(K, H, W)`` float output ever existing.
+        whole ``(K, H, W)`` float output ever existing. Tiles are postprocessed and stored
+        one at a time in row-major order (`tile_windows`), so when ``postprocess`` sees a
+        window starting at row ``y0``, every output row above ``y0`` is final.
     callback : callable, optional
         ``callback(done, total)`` after each batch; returning ``False`` cancels
         (raises `Cancelled`).
+
+    Examples
+    --------
+    A 3x3 box filter over a 1000 x 700 image, in 256 px tiles, and the same thresholded
+    tile by tile into a uint8 mask (no float output is ever allocated):
+
+    >>> import numpy as np, torch
+    >>> box = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    >>> _ = torch.nn.init.constant_(box.weight, 1 / 9)
+    >>> image = np.random.default_rng(0).normal(size=(1000, 700)).astype(np.float32)
+    >>> smooth = tiled_inference(box, image, tile=256, overlap=8, device="cpu")
+    >>> smooth.shape, smooth.dtype
+    ((1, 1000, 700), dtype('float32'))
+    >>> mask = tiled_inference(box, image, tile=256, overlap=8, device="cpu",
+    ...                        postprocess=lambda values, window: (values > 0.5).view(np.uint8))
+    >>> mask.dtype, bool((mask[0] == (smooth[0] > 0.5)).all())
+    (dtype('uint8'), True)
     """
     dev = resolve_device(device)
     height, width = image.shape[-2:]

@@ -6,8 +6,14 @@ a user can fix becomes a one-line `BadInputError` naming the file.
 
 Output: probability cubes (float32, one plane per class), uint8 masks and int16 bit-masks,
 each with the input header (WCS included) and provenance keywords; all writes are atomic.
+Products larger than memory are written in place: `memmap_fits` lays out the whole file
+(headers known up front) and hands out each HDU's data as a writable memory map, filled
+tile by tile.
 """
 
+import contextlib
+import mmap
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +26,9 @@ from .. import __version__
 from ..core.errors import BadInputError
 from ..core.atomic import atomic_path
 
-__all__ = ["ImageData", "read_image", "image_hdu_indices", "product_header", "probability_hdu",
-           "mask_hdu", "bitmask_hdu", "write_probability_cube", "write_mask", "write_bitmask", "write_hdus"]
+__all__ = ["ImageData", "read_image", "image_hdu_indices", "product_header", "probability_header", "mask_header",
+           "bitmask_header", "probability_hdu", "mask_hdu", "bitmask_hdu", "write_probability_cube", "write_mask",
+           "write_bitmask", "write_hdus", "memmap_fits", "MemmapFits"]
 
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "BZERO",
                "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER", "BUNIT",
@@ -205,35 +212,158 @@ def write_hdus(path, hdus, overwrite=True):
     return Path(path)
 
 
+_BLOCK = 2880  # FITS record size: headers and data are padded to a multiple of it
+
+#: Data types FITS stores as they are (BITPIX 8, 16, 32, 64, -32, -64; no BZERO scaling).
+_RAW_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.int16, np.int32, np.int64, np.float32, np.float64))
+
+
+def _padded(nbytes):
+    return -(-nbytes // _BLOCK) * _BLOCK
+
+
+def _placeholder_hdu(header, shape, dtype, primary):
+    """An HDU whose header is ``header`` with the structural cards of ``shape`` ``dtype`` data,
+    as astropy writes them (laid out on a one-pixel placeholder, then given the real axis lengths)."""
+    cls = fits.PrimaryHDU if primary else fits.ImageHDU
+    if not shape:
+        return cls(header=header)
+    if np.dtype(dtype) not in _RAW_DTYPES:
+        supported = ", ".join(map(str, _RAW_DTYPES))
+        raise ValueError(f"cannot memory-map {np.dtype(dtype)} FITS data (supported: {supported})")
+    hdu = cls(np.zeros((1,) * len(shape), dtype), header)
+    for axis, n in enumerate(reversed(shape), start=1):
+        hdu.header[f"NAXIS{axis}"] = int(n)
+    return hdu
+
+
+class MemmapFits:
+    """A FITS file laid out in full on disk, whose data are written in place through a memory map.
+
+    ``layout`` lists one ``(header, shape, dtype)`` per HDU; the first becomes the primary HDU
+    and ``shape`` ``()`` (or None) means a header-only HDU. Headers get the structural cards
+    astropy would write for that data. ``data[i]`` is HDU ``i``'s data: a writable big-endian
+    ``numpy`` array on the map (None for a header-only HDU); assigning native-endian values
+    converts them. The file's space is reserved up front, so a full disk fails here with
+    ``OSError`` rather than later inside the map. Use `memmap_fits` (see its example) to get
+    one that appears under its final name only when complete.
+    """
+
+    def __init__(self, path, layout):
+        layout = [(header, tuple(shape or ()), np.dtype(dtype).newbyteorder(">")) for header, shape, dtype in layout]
+        hdul = fits.HDUList([_placeholder_hdu(h, s, d.newbyteorder("="), i == 0) for i, (h, s, d) in enumerate(layout)])
+        hdul.update_extend()
+        texts = [hdu.header.tostring().encode("ascii") for hdu in hdul]
+        self._offsets, size = [], 0
+        for text, (_, shape, dtype) in zip(texts, layout):
+            self._offsets.append(size + len(text))
+            size += len(text) + _padded(int(np.prod(shape)) * dtype.itemsize if shape else 0)
+        with open(path, "w+b") as f:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(f.fileno(), 0, size)  # real blocks (zeros), not a sparse file
+            else:
+                f.truncate(size)
+            for text, start in zip(texts, self._offsets):
+                f.seek(start - len(text))
+                f.write(text)
+            f.flush()
+            self._map = mmap.mmap(f.fileno(), size)
+        self.data = [np.ndarray(shape, dtype, buffer=self._map, offset=start) if shape else None
+                     for (_, shape, dtype), start in zip(layout, self._offsets)]
+
+    def release(self, index, rows=None):
+        """Drop rows ``rows = (y0, y1)`` (default: all) of every plane of HDU ``index`` from this
+        process's memory; they stay in the file (the map is shared), so the resident size of
+        a large product stays at the rows being written. A no-op where ``madvise`` is missing."""
+        data = self.data[index]
+        if data is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        height, row = data.shape[-2], data.shape[-1] * data.itemsize
+        y0, y1 = rows or (0, height)
+        for plane in range(int(np.prod(data.shape[:-2]))):
+            start = self._offsets[index] + (plane * height + y0) * row
+            aligned = start - start % mmap.PAGESIZE
+            self._map.madvise(mmap.MADV_DONTNEED, aligned, start + (y1 - y0) * row - aligned)
+
+    def flush(self):
+        """Write the mapped data to disk."""
+        self._map.flush()
+
+
+@contextlib.contextmanager
+def memmap_fits(path, layout, overwrite=True):
+    """Lay out the FITS file ``path`` (see `MemmapFits`) at a temporary name beside it and
+    yield the `MemmapFits`; the file is flushed and renamed to ``path`` when the block ends
+    without an error. An error, a Ctrl-C or a cancel leaves nothing under ``path`` (and
+    removes the temporary).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from astropy.io import fits
+    >>> path = tempfile.mkdtemp() + "/big.fits"
+    >>> header = fits.Header({"EXTNAME": "MASKS1"})
+    >>> with memmap_fits(path, [(header, (2, 300, 400), np.uint8)]) as out:
+    ...     for y in range(0, 300, 100):  # e.g. one band of tiles at a time
+    ...         out.data[0][:, y:y + 100] = 1
+    ...         out.release(0, (y, y + 100))
+    >>> with fits.open(path) as hdul:
+    ...     hdul[0].name, hdul[0].data.shape, int(hdul[0].data.sum())
+    ('MASKS1', (2, 300, 400), 240000)
+    """
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        try:
+            out = MemmapFits(tmp, layout)
+        except OSError as err:
+            raise OSError(err.errno, f"{path}: {err.strerror}") from None
+        yield out
+        out.flush()
+
+
 def _cube(data, dtype):
     data = np.asarray(data, dtype=dtype)
     return data[None] if data.ndim == 2 else data
 
 
-def probability_hdu(cube, classes, header=None, wcs=None, priors=None, thresholds=None, model=None, taxonomy=None):
-    """ImageHDU of a float32 ``(K, H, W)`` probability cube with class names and provenance."""
-    cube = _cube(cube, np.float32)
-    hdr = product_header(header, wcs, n_planes=cube.shape[0], BUNIT="")
+def probability_header(classes, header=None, wcs=None, priors=None, thresholds=None, model=None, taxonomy=None):
+    """Header of a float32 ``(K, H, W)`` probability cube of ``classes``: the input's cards,
+    a ``CLASS`` WCS axis, class names, priors, thresholds and provenance."""
+    hdr = product_header(header, wcs, n_planes=len(classes), BUNIT="")
     _class_cards(hdr, classes, priors, thresholds, model, taxonomy=taxonomy)
-    return fits.ImageHDU(cube, hdr)
+    return hdr
 
 
-def mask_hdu(masks, classes, header=None, wcs=None, thresholds=None, model=None, taxonomy=None):
-    """ImageHDU of uint8 ``(K, H, W)`` per-class masks (1 = flagged)."""
-    masks = _cube(masks, np.uint8)
-    hdr = product_header(header, wcs, n_planes=masks.shape[0])
+def mask_header(classes, header=None, wcs=None, thresholds=None, model=None, taxonomy=None):
+    """Header of uint8 ``(K, H, W)`` per-class masks of ``classes``."""
+    hdr = product_header(header, wcs, n_planes=len(classes))
     _class_cards(hdr, classes, thresholds=thresholds, model=model, taxonomy=taxonomy)
-    return fits.ImageHDU(masks, hdr)
+    return hdr
 
 
-def bitmask_hdu(bitmask, bits, header=None, wcs=None, model=None, taxonomy=None):
-    """ImageHDU of an int16 bit-mask; ``bits`` maps class name to its code (1, 2, 4, ...)."""
+def bitmask_header(bits, header=None, wcs=None, model=None, taxonomy=None):
+    """Header of an int16 bit-mask; ``bits`` maps class name to its code (1, 2, 4, ...)."""
     hdr = product_header(header, wcs)
     for name, code in bits.items():
         hdr[f"BIT{int(np.log2(code)):02d}"] = (name, f"bit code {code}")
     _class_cards(hdr, [], model=model, bits=bits, taxonomy=taxonomy)
     del hdr["NCLASS"]
-    return fits.ImageHDU(np.asarray(bitmask, dtype=np.int16), hdr)
+    return hdr
+
+
+def probability_hdu(cube, classes, header=None, wcs=None, priors=None, thresholds=None, model=None, taxonomy=None):
+    """ImageHDU of a float32 ``(K, H, W)`` probability cube with class names and provenance."""
+    return fits.ImageHDU(_cube(cube, np.float32),
+                         probability_header(classes, header, wcs, priors, thresholds, model, taxonomy))
+
+
+def mask_hdu(masks, classes, header=None, wcs=None, thresholds=None, model=None, taxonomy=None):
+    """ImageHDU of uint8 ``(K, H, W)`` per-class masks (1 = flagged)."""
+    return fits.ImageHDU(_cube(masks, np.uint8), mask_header(classes, header, wcs, thresholds, model, taxonomy))
+
+
+def bitmask_hdu(bitmask, bits, header=None, wcs=None, model=None, taxonomy=None):
+    """ImageHDU of an int16 bit-mask; ``bits`` maps class name to its code (1, 2, 4, ...)."""
+    return fits.ImageHDU(np.asarray(bitmask, dtype=np.int16), bitmask_header(bits, header, wcs, model, taxonomy))
 
 
 def write_probability_cube(path, cube, classes, header=None, wcs=None, priors=None,

@@ -6,8 +6,15 @@ for the user's class priors (the card's Platt scaling makes them calibrated at t
 of its held-out calibration set, ``training_priors``; Bayes' rule moves them to yours), and
 returns a `ContaminantDetection` with probability maps, masks, a MaxiMask-compatible
 bit-mask, FITS and regions export.
+
+`write_contaminants` (the task's file job) makes the same products for every image of a FITS
+file tile by tile, straight into a memory-mapped output (`glue_astrodl.io.fits.memmap_fits`):
+masks and bit-masks are thresholded per tile, so the float cube of a frame larger than
+memory never exists. Both paths share the thresholds, the per-tile postprocess, the headers
+and the region code below.
 """
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -22,8 +29,8 @@ from .inputs import as_image
 from .registry import IMAGE, Param, Task, register_task
 from .results import BITMASK, PROBABILITY, Layer, Result, SubsetSpec, flagged_summary
 
-__all__ = ["detect_contaminants", "ContaminantDetection", "parse_priors", "parse_classes", "default_thresholds",
-           "TASK"]
+__all__ = ["detect_contaminants", "write_contaminants", "ContaminantDetection", "parse_priors", "parse_classes",
+           "default_thresholds", "TASK"]
 
 MODEL = "contaminants"
 PRODUCTS = ("proba", "masks", "bitmask")
@@ -109,17 +116,11 @@ class ContaminantDetection(Result):
 
     def masks(self, thresholds=None):
         """Boolean ``(K, H, W)`` masks; per-class thresholds default to the MCC-optimal ones."""
-        thr = dict(self.thresholds, **(thresholds or {}))
-        t = np.array([thr[c] for c in self.classes], dtype=np.float32)[:, None, None]
-        return self.probabilities >= t  # NaN (masked input) compares False
+        return _masks(self.probabilities, self.classes, dict(self.thresholds, **(thresholds or {})))
 
     def bitmask(self, thresholds=None):
         """int16 MaxiMask-style bit-mask: OR of the bit codes of every flagged class."""
-        out = np.zeros(self.probabilities.shape[1:], np.int16)
-        for name, mask in zip(self.classes, self.masks(thresholds)):
-            if self.taxonomy.bits.get(name):
-                out |= np.int16(self.taxonomy.bits[name]) * mask.astype(np.int16)
-        return out
+        return _bitmask(self.masks(thresholds), self.classes, self.taxonomy)
 
     def defect_mask(self, classes=DEFECTS):
         """Pixels flagged as any of ``classes`` (default: the pixel-level defects that other
@@ -129,21 +130,14 @@ class ContaminantDetection(Result):
 
     def to_hdu(self, product="proba", thresholds=None):
         """``proba`` (float32 cube), ``masks`` (uint8 cube) or ``bitmask`` (int16) as an ImageHDU."""
-        from ..io.fits import bitmask_hdu, mask_hdu, probability_hdu
-
         thr = dict(self.thresholds, **(thresholds or {}))
-        common = dict(header=self.header, wcs=self.wcs, model=self.card, taxonomy=self.taxonomy)
+        header, dtype = _product_header(product, self.classes, self.priors, thr, self.header, self.wcs, self.card,
+                                        self.taxonomy, self.meta.get("tta", 1))
         if product == "proba":
-            hdu = probability_hdu(self.probabilities, self.classes, priors=self.priors, thresholds=thr, **common)
-        elif product == "masks":
-            hdu = mask_hdu(self.masks(thresholds), self.classes, thresholds=thr, **common)
-        elif product == "bitmask":
-            bits = {c: self.taxonomy.bits[c] for c in self.classes if self.taxonomy.bits.get(c)}
-            hdu = bitmask_hdu(self.bitmask(thresholds), bits, **common)
+            data = self.probabilities
         else:
-            raise BadInputError(f"product must be one of {', '.join(PRODUCTS)}, got {product!r}")
-        hdu.header["TTA"] = (self.meta.get("tta", 1), "symmetries averaged (test-time augmentation)")
-        return hdu
+            data = self.masks(thr) if product == "masks" else self.bitmask(thr)
+        return fits.ImageHDU(np.asarray(data, dtype), header)
 
     def to_hdus(self, product="proba", thresholds=None):
         return [self.to_hdu(product or "proba", thresholds)]
@@ -157,23 +151,18 @@ class ContaminantDetection(Result):
     def to_regions(self, name=None, threshold=None, min_pixels=1):
         """Contour polygons of class ``name`` above its threshold, or of every flagged
         foreground class when ``name`` is None (sky coordinates when a WCS exists)."""
-        from regions import Regions
-
-        from ..io.regions import probability_regions
-
         names = [name] if name is not None else [c for c in self.classes if c != self.taxonomy.background]
-        return Regions([r for c in names for r in probability_regions(
-            self[c], self.thresholds[c] if threshold is None else threshold, wcs=self.wcs, label=c,
-            color=self.taxonomy.colours.get(c), min_pixels=min_pixels)])
+        thresholds = {c: self.thresholds[c] if threshold is None else threshold for c in names}
+        return _class_regions(((c, self[c]) for c in names), thresholds, self.wcs, self.taxonomy, min_pixels)
 
     def flagged_fractions(self, thresholds=None):
         """Fraction of pixels flagged per class."""
         return {c: float(m.mean()) for c, m in zip(self.classes, self.masks(thresholds))}
 
     def layers(self):
-        """One probability layer per class, then the bit-mask (shown by default)."""
+        """One probability layer per foreground class, then the bit-mask (shown by default)."""
         return [*(Layer(f"P({c})", self[c], PROBABILITY, self.taxonomy.colours.get(c), False,
-                        self.taxonomy.label(c)) for c in self.classes),
+                        self.taxonomy.label(c)) for c in self.classes if c != self.taxonomy.background),
                 Layer("bitmask", self.bitmask(), BITMASK, None, True, "contaminant bit-mask (MaxiMask codes)",
                       self.taxonomy)]
 
@@ -183,8 +172,7 @@ class ContaminantDetection(Result):
                 for c, m in zip(self.classes, self.masks()) if c != self.taxonomy.background and m.any()]
 
     def summary(self):
-        fractions = {c: f for c, f in self.flagged_fractions().items() if c != self.taxonomy.background}
-        return f"flagged {flagged_summary(fractions)}"
+        return f"flagged {_flagged_text(self.flagged_fractions(), self.taxonomy)}"
 
 
 def default_thresholds(card, priors):
@@ -221,14 +209,97 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
         frame, the cosmic-ray true-positive rate at a false-positive rate of 1e-4 from 0.667
         to 0.704.
     """
-    # torch is imported here, not with the module, so that viewers start without it
-    from ..core.device import resolve_device
-    from ..core.predictor import Predictor
+    _check_tta(tta)
+    img = as_image(image, header, wcs, hdu=hdu, plane=plane)
+    run = _configure(img.name, priors=priors, classes=classes, model=model, device=device, tta=tta)
+    probs, stats = run.predictor.predict(img.data, run.classes, run.priors, tile=tile, batch_size=batch_size,
+                                         postprocess=_blank_missing(img.data), progress=progress,
+                                         callback=callback, desc="contaminants")
+    meta = dict(stats, source=img.name, wcs_note=img.wcs_problem or "", model=run.card.name,
+                model_version=run.card.version, tta=tta)
+    return ContaminantDetection(probs, run.classes, run.priors, run.thresholds, img.header, img.wcs,
+                                run.card.data, meta)
+
+
+def write_contaminants(input, output, *, product="proba", regions=None, progress=False, hdu=None, plane=None,
+                       priors=None, classes=None, model=MODEL, device=None, tile=512, batch_size=None, tta=1,
+                       callback=None):
+    """Contaminant ``product`` of every image HDU of the FITS file ``input`` (cubes plane by
+    plane), computed and written to ``output`` tile by tile; returns the one-line summary.
+
+    ``output`` holds one HDU per image (``EXTNAME`` ``PROBA1``, ``MASKS2``, ...; ``SRCHDU`` and
+    ``SRCPLANE`` name its source), after a header-only primary HDU when there are several,
+    with the headers of `ContaminantDetection.to_hdu`. Probabilities go straight into the
+    memory-mapped float32 cube; ``masks`` (uint8) and ``bitmask`` (int16) are thresholded
+    per tile, so the float cube never exists and memory stays at the input's map plus a
+    band of tiles, whatever the frame size. ``regions`` writes the contours of every
+    flagged foreground class of the first image, read back from the written planes. The
+    file appears only when complete (a failure, a Ctrl-C or a ``callback`` returning False
+    leaves nothing); the other parameters are those of `detect_contaminants`.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from astropy.io import fits
+    >>> d = tempfile.mkdtemp()
+    >>> image = np.random.default_rng(1).normal(100.0, 5.0, (128, 128)).astype(np.float32)
+    >>> image[60, 40:44] += 400.0  # a cosmic-ray track
+    >>> fits.writeto(f"{d}/frame.fits", image)
+    >>> write_contaminants(f"{d}/frame.fits", f"{d}/frame_bitmask.fits", product="bitmask")  # doctest: +ELLIPSIS
+    '1 image(s); flagged: BBG ...%, CR 0.01%'
+    >>> int(fits.getdata(f"{d}/frame_bitmask.fits")[60, 41]) & 1  # the CR bit
+    1
+    """
+    from ..io.fits import memmap_fits
+    from ..io.regions import write_regions
+
+    if product not in PRODUCTS:
+        raise BadInputError(f"product must be one of {', '.join(PRODUCTS)}, got {product!r}")
+    _check_tta(tta)
+    images = _images(input, hdu, plane)
+    run = _configure(images[0][2].name, priors=priors, classes=classes, model=model, device=device, tta=tta)
+    layout = [_file_hdu(run, product, n, *image) for n, image in enumerate(images, start=1)]
+    if len(layout) > 1:
+        layout.insert(0, (layout[0][0], (), np.uint8))  # a header-only primary HDU
+    first = len(layout) - len(images)
+    with memmap_fits(output, layout) as out:
+        flagged = [_stream(run, product, img, out, k, tile=tile, batch_size=batch_size, progress=progress,
+                           callback=callback) for k, (_, _, img) in enumerate(images, start=first)]
+        if regions:
+            wcs = images[0][2].wcs
+            write_regions(_written_regions(run, product, out, first, wcs), regions, wcs=wcs)
+    fractions = [dict(zip(run.classes, counts / img.data.size)) for counts, (_, _, img) in zip(flagged, images)]
+    return f"{len(images)} image(s); flagged: " + "; ".join(_flagged_text(f, MAXIMASK) for f in fractions)
+
+
+def _check_tta(tta):
     from ..core.symmetry import SYMMETRIES
 
     if tta not in SYMMETRIES:
         raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))} (symmetries averaged), got {tta!r}")
-    img = as_image(image, header, wcs, hdu=hdu, plane=plane)
+
+
+@dataclass
+class _Run:
+    """A validated run: the predictor, the classes computed, their priors and thresholds."""
+
+    predictor: object
+    classes: list
+    priors: dict
+    thresholds: dict
+    tta: int
+
+    @property
+    def card(self):
+        return self.predictor.card
+
+
+def _configure(name, *, priors, classes, model, device, tta):
+    """The `_Run` of ``model`` on the image called ``name`` (a one-line `BadInputError` if invalid)."""
+    # torch is imported here, not with the module, so that viewers start without it
+    from ..core.device import resolve_device
+    from ..core.predictor import Predictor
+
     device = str(resolve_device(device))
     net, card = _model(str(model), device)
     predictor = Predictor(card, net, device, tta, task=MODEL)
@@ -238,16 +309,62 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
     if unknown:
         raise BadInputError(f"unknown class(es) {', '.join(unknown)}; the model knows {', '.join(outputs)}")
     if (n_in := card.arch_kwargs.get("in_channels", 1)) != 1:
-        raise BadInputError(f"{img.name}: model {card.name} needs {n_in} bands, got 1 image")
+        raise BadInputError(f"{name}: model {card.name} needs {n_in} bands, got 1 image")
     priors = _check_priors(dict(DEFAULT_PRIORS, **(priors or {})))
     priors = {c: priors[c] for c in classes}
-    probs, stats = predictor.predict(img.data, classes, priors, tile=tile, batch_size=batch_size,
-                                     postprocess=_blank_missing(img.data), progress=progress,
-                                     callback=callback, desc="contaminants")
-    meta = dict(stats, source=img.name, wcs_note=img.wcs_problem or "", model=card.name,
-                model_version=card.version, tta=tta)
-    return ContaminantDetection(probs, classes, priors, default_thresholds(card, priors), img.header, img.wcs,
-                                card.data, meta)
+    return _Run(predictor, classes, priors, default_thresholds(card, priors), tta)
+
+
+def _masks(probabilities, classes, thresholds):
+    """Boolean masks: each plane of ``probabilities`` at or above its class's threshold
+    (NaN, a missing input pixel, is never flagged)."""
+    t = np.array([thresholds[c] for c in classes], dtype=np.float32)[:, None, None]
+    return probabilities >= t
+
+
+def _bits(classes, taxonomy):
+    """``{class: bit code}`` of the ``classes`` that have a bit."""
+    return {c: taxonomy.bits[c] for c in classes if taxonomy.bits.get(c)}
+
+
+def _bitmask(masks, classes, taxonomy):
+    """int16 OR of the bit codes of the classes flagged in ``masks`` ``(K, H, W)``."""
+    out = np.zeros(masks.shape[1:], np.int16)
+    for name, code in _bits(classes, taxonomy).items():
+        out[masks[classes.index(name)]] |= np.int16(code)
+    return out
+
+
+def _product_header(product, classes, priors, thresholds, header, wcs, card, taxonomy, tta):
+    """``(header, dtype)`` of a ``product`` HDU (`ContaminantDetection.to_hdu`, the streamed file)."""
+    from ..io.fits import bitmask_header, mask_header, probability_header
+
+    common = dict(header=header, wcs=wcs, model=card, taxonomy=taxonomy)
+    if product == "proba":
+        hdr, dtype = probability_header(classes, priors=priors, thresholds=thresholds, **common), np.float32
+    elif product == "masks":
+        hdr, dtype = mask_header(classes, thresholds=thresholds, **common), np.uint8
+    elif product == "bitmask":
+        hdr, dtype = bitmask_header(_bits(classes, taxonomy), **common), np.int16
+    else:
+        raise BadInputError(f"product must be one of {', '.join(PRODUCTS)}, got {product!r}")
+    hdr["TTA"] = (tta, "symmetries averaged (test-time augmentation)")
+    return hdr, dtype
+
+
+def _class_regions(planes, thresholds, wcs, taxonomy, min_pixels=1):
+    """Contours of each ``(class, 2-D map)`` of ``planes`` at its class's threshold."""
+    from regions import Regions
+
+    from ..io.regions import probability_regions
+
+    return Regions([r for c, plane in planes for r in probability_regions(
+        plane, thresholds[c], wcs=wcs, label=c, color=taxonomy.colours.get(c), min_pixels=min_pixels)])
+
+
+def _flagged_text(fractions, taxonomy):
+    """`flagged_summary` of the foreground classes of ``fractions``."""
+    return flagged_summary({c: f for c, f in fractions.items() if c != taxonomy.background})
 
 
 def _blank_missing(data):
@@ -266,11 +383,96 @@ def _blank_missing(data):
     return blank
 
 
+class _TileProducts:
+    """Tile postprocess of the streamed file: blank missing input pixels, count the flagged
+    pixels of each class (``flagged``) and return the tile's ``product`` values.
+
+    ``final(y0, y1)`` is told when output rows ``y0:y1`` are complete (tiles come in
+    row-major order, see `glue_astrodl.core.tiling.tiled_inference`).
+    """
+
+    def __init__(self, product, classes, thresholds, taxonomy, data, final):
+        self.product, self.classes, self.thresholds, self.taxonomy = product, classes, thresholds, taxonomy
+        self.blank, self.final, self.done = _blank_missing(data), final, 0
+        self.flagged = np.zeros(len(classes), np.int64)
+
+    def __call__(self, values, window):
+        if window[0] > self.done:
+            self.final(self.done, window[0])
+            self.done = window[0]
+        if self.blank is not None:
+            values = self.blank(values, window)
+        masks = _masks(values, self.classes, self.thresholds)
+        self.flagged += masks.sum(axis=(1, 2))
+        if self.product == "proba":
+            return values
+        if self.product == "masks":
+            return masks.view(np.uint8)
+        return _bitmask(masks, self.classes, self.taxonomy)[None]
+
+
+def _images(path, hdu=None, plane=None):
+    """``(hdu, plane, ImageData)`` of every 2-D image of ``path`` (only HDU ``hdu`` if given;
+    cubes plane by plane unless ``plane`` is given), data memory-mapped."""
+    from ..io.fits import image_hdu_indices, read_image
+
+    images = []
+    for index in [hdu] if hdu is not None else image_hdu_indices(path):
+        img = read_image(path, index)
+        planes = [plane] if plane is not None or img.data.ndim == 2 else range(int(np.prod(img.data.shape[:-2])))
+        images += [(index, p, as_image(dataclasses.replace(img), plane=p)) for p in planes]
+    return images
+
+
+def _file_hdu(run, product, number, index, plane, img):
+    """``(header, shape, dtype)`` of the ``number``-th image's HDU in the streamed file."""
+    header, dtype = _product_header(product, run.classes, run.priors, run.thresholds, img.header, img.wcs,
+                                    run.card.data, MAXIMASK, run.tta)
+    header["SRCHDU"] = (str(index), "input HDU")
+    if plane is not None:
+        header["SRCPLANE"] = (plane, "input cube plane")
+    header["EXTNAME"] = (f"{product.upper()}{number}", "extension name")
+    planes = () if product == "bitmask" else (len(run.classes),)
+    return header, planes + img.data.shape, dtype
+
+
+def _stream(run, product, img, out, index, **predict):
+    """Compute ``product`` of ``img`` into HDU ``index`` of ``out`` (a `MemmapFits`) tile by
+    tile, releasing finished rows; returns the flagged pixel count of each class."""
+    data = out.data[index]
+    tiles = _TileProducts(product, run.classes, run.thresholds, MAXIMASK, img.data,
+                          final=lambda y0, y1: out.release(index, (y0, y1)))
+    run.predictor.predict(img.data, run.classes, run.priors, out=data if data.ndim == 3 else data[None],
+                          postprocess=tiles, desc="contaminants", **predict)
+    out.release(index)
+    return tiles.flagged
+
+
+def _written_regions(run, product, out, index, wcs):
+    """Regions of every flagged foreground class, contoured from the planes written to HDU
+    ``index`` of ``out`` one class at a time (each released once contoured)."""
+    data = out.data[index]
+    if product == "bitmask":
+        bits = _bits(run.classes, MAXIMASK)
+        names, thresholds = list(bits), dict.fromkeys(bits, 0.5)
+    else:
+        names = [c for c in run.classes if c != MAXIMASK.background]
+        thresholds = run.thresholds if product == "proba" else dict.fromkeys(names, 0.5)
+
+    def planes():
+        for c in names:
+            yield c, (data & bits[c]) != 0 if product == "bitmask" else data[run.classes.index(c)]
+            out.release(index)
+
+    return _class_regions(planes(), thresholds, wcs, MAXIMASK)
+
+
 TASK = register_task(Task(
     name="contaminants",
     label="Detect Contaminants",
     kind=IMAGE,
     run=detect_contaminants,
+    write=write_contaminants,
     description="14-class contaminant probabilities (MaxiMask classes): cosmic rays, trails, bad pixels and "
                 "other contaminants, per pixel, calibrated to your priors.",
     params=(
