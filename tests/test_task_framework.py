@@ -130,7 +130,8 @@ def test_cli_help_lists_every_task_without_importing_torch():
     assert res.stdout.split()[0] == "False", res.stdout + res.stderr
     help_text = run_cli("--help").stdout
     for task in tasks():
-        assert task.name in help_text
+        if task.module.startswith("glue_astrodl."):  # not the toy tasks other tests register here
+            assert task.name in help_text
 
 
 def test_cli_rejects_bad_parameters_with_exit_2(tmp_path, star_fits):
