@@ -174,6 +174,23 @@ class ContaminantDetection(Result):
     def summary(self):
         return f"flagged {_flagged_text(self.flagged_fractions(), self.taxonomy)}"
 
+    def truth_report(self, frame):
+        """One line: ROC AUC of the cosmic-ray probabilities against ``frame``'s true masks
+        (a simulated `ContaminantTile`) and the flagged fraction."""
+        from ..core.calibration import roc_auc
+
+        if "CR" not in self.classes:
+            return "no CR class computed"
+        truth = frame.masks[list(self.taxonomy.classes).index("CR")]
+        auc = roc_auc(truth.ravel(), np.nan_to_num(self["CR"]).ravel())
+        return f"cosmic rays: ROC AUC {auc:.4f}, CR flagged on {self.flagged_fractions()['CR']:.3%} of pixels"
+
+    def quicklook(self, path, image, frame=None):
+        """PNG: the image beside its flagged pixels coloured by class."""
+        from ..io.quicklook import quicklook_contaminants
+
+        return quicklook_contaminants(path, image, self)
+
 
 def default_thresholds(card, priors):
     """The model card's decision thresholds moved from its default priors to ``priors``
@@ -486,4 +503,5 @@ TASK = register_task(Task(
     ),
     models=(MODEL,),
     products=PRODUCTS,
+    demo_input="raw",
 ))
