@@ -28,7 +28,7 @@ from ..core.atomic import atomic_path
 
 __all__ = ["ImageData", "read_image", "image_hdu_indices", "product_header", "probability_header", "mask_header",
            "bitmask_header", "probability_hdu", "mask_hdu", "bitmask_hdu", "write_probability_cube", "write_mask",
-           "write_bitmask", "write_hdus", "memmap_fits", "MemmapFits"]
+           "write_hdus", "memmap_fits", "MemmapFits"]
 
 _STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT", "BZERO",
                "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "EXTNAME", "EXTVER", "BUNIT",
@@ -377,7 +377,3 @@ def write_mask(path, masks, classes, header=None, wcs=None, thresholds=None, mod
     """Write uint8 ``(K, H, W)`` per-class masks (1 = flagged)."""
     return write_hdus(path, [mask_hdu(masks, classes, header, wcs, thresholds, model)], overwrite)
 
-
-def write_bitmask(path, bitmask, bits, header=None, wcs=None, model=None, overwrite=True):
-    """Write an int16 bit-mask; ``bits`` maps class name to its bit code (1, 2, 4, ...)."""
-    return write_hdus(path, [bitmask_hdu(bitmask, bits, header, wcs, model)], overwrite)
