@@ -261,3 +261,13 @@ def test_a_mask_of_the_wrong_shape_is_bad_input(tmp_path, star_fits):
 def test_python_api_bad_arrays_are_one_line_bad_input(task, array, message):
     with pytest.raises(BadInputError, match=message):
         get_task(task).run(array)
+
+
+def test_planes_of_one_cube_read_once_are_each_their_own():
+    """as_image leaves the ImageData it is given alone: plane 1 after plane 0 is plane 1."""
+    from glue_astrodl.io.fits import ImageData
+    from glue_astrodl.tasks.inputs import as_image
+
+    cube = ImageData(np.stack([np.zeros((16, 16)), np.ones((16, 16))]), fits.Header())
+    assert as_image(cube, plane=0).data.max() == 0 and as_image(cube, plane=1).data.max() == 1
+    assert cube.data.shape == (2, 16, 16)

@@ -1,5 +1,6 @@
 """Turn what users pass (path, HDU, array, NDData) into one 2-D image with header and WCS."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def as_image(image, header=None, wcs=None, hdu=None, plane=None):
     if isinstance(image, (str, Path)):
         img = read_image(image, hdu=hdu)
     elif isinstance(image, ImageData):
-        img = image
+        img = dataclasses.replace(image)  # the caller's object keeps its data (e.g. a whole cube)
     elif isinstance(image, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
         img = ImageData(image.data, image.header.copy())
     elif hasattr(image, "data") and hasattr(image, "wcs") and not isinstance(image, np.ndarray):
