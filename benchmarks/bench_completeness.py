@@ -289,7 +289,7 @@ def main(argv=None):
     frames = simulate(args.frames, args.size, args.seed, args.n_per_snr, args.fwhm, snrs)
     area = args.frames * args.size**2 / 1e6
     t_sim = time.perf_counter() - t0
-    print(f"# Completeness at equal false-detection rate\n")
+    print("# Completeness at equal false-detection rate\n")
     print(f"- {args.frames} frame(s) {args.size}x{args.size} (seeds {args.seed}..{args.seed + args.frames - 1}), "
           f"Gaussian PSF FWHM {args.fwhm:g} px, {args.n_per_snr} isolated sources per S/N per frame, "
           f"sky sigma {frames[0][3]:.2f} ADU; searched area {area:.2f} Mpix; simulation {t_sim:.1f} s")

@@ -4,7 +4,6 @@ Simulated gates use tiles from seeds the training never saw (training: seed 0 po
 validation: seed 1_000_003). Real frames come from registry packages' test data.
 """
 
-import zipfile
 from importlib.metadata import distribution
 
 import numpy as np
