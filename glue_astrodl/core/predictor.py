@@ -106,13 +106,10 @@ class Predictor:
     """
 
     def __init__(self, card, net, device="cpu", tta=1, task=None):
-        from .symmetry import SYMMETRIES
+        from .symmetry import check_symmetries
 
-        if tta not in SYMMETRIES:
-            raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))} (symmetries averaged), "
-                                f"got {tta!r}")
         self.data = check_card(card, task)
-        self.card, self.net, self.device, self.tta = card, net, device, tta
+        self.card, self.net, self.device, self.tta = card, net, device, check_symmetries(tta)
 
     @property
     def outputs(self):

@@ -10,9 +10,25 @@ symmetry.
 import torch
 from torch import nn
 
-__all__ = ["DihedralMean", "SYMMETRIES"]
+from .errors import BadInputError
+
+__all__ = ["DihedralMean", "SYMMETRIES", "check_symmetries"]
 
 SYMMETRIES = (1, 2, 4, 8)  # identity; + horizontal flip; the four rotations; all eight
+
+
+def check_symmetries(n):
+    """``n`` if it is a number of symmetries `DihedralMean` averages (`SYMMETRIES`), else a
+    one-line `BadInputError`.
+
+    Examples
+    --------
+    >>> check_symmetries(8)
+    8
+    """
+    if n not in SYMMETRIES:
+        raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))} (symmetries averaged), got {n!r}")
+    return n
 
 
 def _views(n):

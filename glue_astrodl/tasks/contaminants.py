@@ -14,7 +14,6 @@ memory never exists. Both paths share the thresholds, the per-tile postprocess, 
 and the region code below.
 """
 
-import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -290,10 +289,10 @@ def write_contaminants(input, output, *, product="proba", regions=None, progress
 
 
 def _check_tta(tta):
-    from ..core.symmetry import SYMMETRIES
+    """Refuse a bad ``tta`` before any image is read or model loaded."""
+    from ..core.symmetry import check_symmetries
 
-    if tta not in SYMMETRIES:
-        raise BadInputError(f"tta must be one of {', '.join(map(str, SYMMETRIES))} (symmetries averaged), got {tta!r}")
+    check_symmetries(tta)
 
 
 @dataclass
@@ -437,7 +436,7 @@ def _images(path, hdu=None, plane=None):
     for index in [hdu] if hdu is not None else image_hdu_indices(path):
         img = read_image(path, index)
         planes = [plane] if plane is not None or img.data.ndim == 2 else range(int(np.prod(img.data.shape[:-2])))
-        images += [(index, p, as_image(dataclasses.replace(img), plane=p)) for p in planes]
+        images += [(index, p, as_image(img, plane=p)) for p in planes]
     return images
 
 
