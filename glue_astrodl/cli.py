@@ -48,7 +48,7 @@ def _regions_paths(inputs, outputs, regions):
     return [regions]
 
 
-def _output_suffix(task, args, path):
+def _output_suffix(task, args):
     """Catalogue tasks keep the catalogue's format (ECSV, CSV or FITS); image tasks write FITS."""
     if not task.needs_catalogue:
         return ".fits"
@@ -91,7 +91,7 @@ def cmd_task(args):
         stems = [Path(args.catalog)] * len(inputs) if len(inputs) == 1 else inputs
     else:
         stems = inputs
-    outputs = _outputs(stems, args.output, tag, _output_suffix(task, args, stems[0]))
+    outputs = _outputs(stems, args.output, tag, _output_suffix(task, args))
     regions = _regions_paths(inputs, outputs, args.regions)
     single = len(inputs) == 1 and args.scheduler is None
     job = functools.partial(task_job, task.name)
