@@ -34,9 +34,9 @@ def hdus_data(label, hdus, kind):
     return data
 
 
-def layers_data(label, result):
-    """One glue ``Data`` holding every `Layer` of ``result`` (component = layer name), with the
-    input's WCS.
+def layers_data(label, result, layers=None):
+    """One glue ``Data`` holding every `Layer` of ``result`` (default ``result.layers()``;
+    component = layer name), with the input's WCS.
 
     Examples
     --------
@@ -49,10 +49,11 @@ def layers_data(label, result):
     """
     from glue.core import Data
 
+    layers = result.layers() if layers is None else layers
     data = Data(label=label, coords=result.wcs)
-    for layer in result.layers():
+    for layer in layers:
         data.add_component(np.asarray(layer.data), layer.name)
-    data.meta[PRODUCT_KEY] = result.layers()[0].kind
+    data.meta[PRODUCT_KEY] = layers[0].kind
     return data
 
 

@@ -47,8 +47,9 @@ def add_result(data_collection, image, result, task_name, catalogue=None):
     ('img sources catalogue', 3)
     """
     out = {"layers": None, "subsets": [], "table": None}
-    if result.layers():
-        out["layers"] = _replace(data_collection, layers_data(f"{image.label} {task_name}", result))
+    layers = result.layers()  # computed once: a contaminant bit-mask is made on each call
+    if layers:
+        out["layers"] = _replace(data_collection, layers_data(f"{image.label} {task_name}", result, layers))
         data_collection.add_link(same_grid_links(out["layers"], image))
     if result.table_kind == "rows":
         out["table"] = _replace(data_collection, table_data(f"{image.label} {task_name} catalogue", result.table))
