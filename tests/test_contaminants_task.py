@@ -90,13 +90,36 @@ def test_cli_compressed_inputs_through_the_batch_path(tiny_model, tmp_path):
             assert hdul[0].data.shape == (1, 64, 64) and hdul[0].header["CLASS1"] == "CR"
 
 
-def test_thresholds_follow_the_priors_and_masks_bitmask(tiny_model):
+def _card_with_cr_threshold(tiny_model, tmp_path, img):
+    """The tiny model with its card's CR threshold (at the card's default priors) in the widest
+    gap between the CR probabilities of ``img`` near their median: about half the pixels are
+    flagged, and none lies within rounding of the threshold."""
+    import json
+
+    path, net = tiny_model
+    p = np.sort(detect_contaminants(img, model=path, classes=["CR"])["CR"].ravel().astype(np.float64))
+    mid = len(p) // 2
+    k = mid - 200 + int(np.argmax(np.diff(p[mid - 200:mid + 200])))
+    card = json.loads(path.with_suffix(".json").read_text())
+    card.update(name="tiny-cr-threshold", thresholds=dict(card["thresholds"], CR=(p[k] + p[k + 1]) / 2))
+    del card["weights_sha256"]
+    save_model(net, tmp_path / "tiny-cr-threshold", card, architectures=ARCHITECTURES)
+    return tmp_path / "tiny-cr-threshold.safetensors", (p[k + 1] - p[k]) / p[k]
+
+
+def test_thresholds_follow_the_priors_and_masks_bitmask(tiny_model, tmp_path):
     path, _ = tiny_model
     img = noise_image((64, 64))
-    base = detect_contaminants(img, model=path, classes=["CR", "HP", "BG"])
-    rarer = detect_contaminants(img, model=path, classes=["CR", "HP", "BG"], priors={"CR": DEFAULT_PRIORS["CR"] / 10})
+    model, gap = _card_with_cr_threshold(tiny_model, tmp_path, img)
+    assert gap > 1e-5  # far above float32 rounding
+    base = detect_contaminants(img, model=model, classes=["CR", "HP", "BG"])
+    rarer = detect_contaminants(img, model=model, classes=["CR", "HP", "BG"], priors={"CR": DEFAULT_PRIORS["CR"] / 10})
     assert rarer.thresholds["CR"] < base.thresholds["CR"]  # same decision, rescaled probabilities
+    assert (rarer["CR"] < base["CR"]).all()
+    assert 0.3 < base.masks()[0].mean() < 0.7  # the masks compared below flag pixels, and not all
     np.testing.assert_array_equal(rarer.masks()[0], base.masks()[0])
+    assert not np.array_equal(rarer.masks({"CR": base.thresholds["CR"]})[0], base.masks()[0])  # a fixed cut would differ
+    base = detect_contaminants(img, model=path, classes=["CR", "HP", "BG"])
     masks = base.masks({"CR": 0.0, "HP": 2.0})
     assert masks[0].all() and not masks[1].any()
     bits = base.bitmask({"CR": 0.0, "HP": 0.0, "BG": 0.0})
@@ -181,3 +204,25 @@ def test_checksum_mismatch_is_bad_input(tiny_model, tmp_path):
 
 def noise_fits(tmp_path):
     return write_fits(tmp_path / "noise.fits", noise_image((64, 64)))
+
+
+def test_card_without_the_tasks_thresholds_is_bad_input_exit_2(tiny_model, tmp_path):
+    """The contaminant task reads its decision thresholds from the card: a card without them
+    is refused in one line naming the card (it was a KeyError, exit 1)."""
+    import json
+
+    path, net = tiny_model
+    card = json.loads(path.with_suffix(".json").read_text())
+    for key in ("thresholds", "weights_sha256"):
+        del card[key]
+    save_model(net, tmp_path / "no-thresholds", card, architectures=ARCHITECTURES)
+    model = tmp_path / "no-thresholds.safetensors"
+    with pytest.raises(BadInputError, match="no-thresholds.json: model card lacks thresholds"):
+        detect_contaminants(noise_image((64, 64)), model=model)
+    image = noise_fits(tmp_path)
+    res = run_cli("contaminants", image, "--model", model, "-o", tmp_path / "o.fits")
+    assert res.returncode == 2, res.stderr
+    expected = (f"astrodl: error: {image}: {tmp_path / 'no-thresholds.json'}: model card lacks thresholds "
+                "(needed by task 'contaminants')")
+    assert res.stderr.strip().splitlines() == [expected]
+    assert not (tmp_path / "o.fits").exists()

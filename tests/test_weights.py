@@ -230,3 +230,87 @@ def test_save_rejects_bad_cards(tmp_path):
     # architecture defaults to the model's registered name; a suffix on path is accepted
     card = save_model(model, tmp_path / "b.safetensors", {k: v for k, v in _card().items() if k != "architecture"}, architectures=ARCHITECTURES)
     assert card.architecture == ARCH and (tmp_path / "b.json").is_file()
+
+
+BAD_REQUIRED = [
+    ("name", ""), ("name", 3), ("version", True), ("version", 1.5), ("architecture", ""),
+    ("arch_kwargs", [1, 4, 2]), ("outputs", "background,source"), ("outputs", []), ("outputs", ["source", "source"]),
+    ("outputs", ["background", 1]), ("weights_sha256", "abc123"),
+    ("description", 5), ("metrics", [0.9]), ("thresholds", 0.5), ("training_priors", [0.1, 0.9]),
+]
+
+
+@pytest.mark.parametrize("key, value", BAD_REQUIRED, ids=[f"{k}={v!r}" for k, v in BAD_REQUIRED])
+def test_card_key_of_the_wrong_type_is_one_line_bad_input(saved, key, value):
+    """A card whose keys have the wrong types is refused before any weights are read, in one
+    line naming the card and the key: it would otherwise fail later as a TypeError or
+    KeyError (exit 1), or worse, run with nonsense (duplicate outputs, an empty model name)."""
+    _, _, tmp_path = saved
+    _rewrite_card(tmp_path, **{key: value})
+    with pytest.raises(BadInputError, match=f"model card key '{key}' must be") as err:
+        load_model(tmp_path / "tiny.safetensors", architectures=ARCHITECTURES)
+    assert str(tmp_path / "tiny.json") in _one_line(err)
+
+
+def _shipped_card(**changes):
+    """The shipped contaminant card, as a ModelCard at a made-up path, with ``changes``
+    (``None`` deletes a key)."""
+    from pathlib import Path
+
+    from glue_astrodl.core.weights import find_model
+
+    data = dict(find_model("contaminants").data)
+    for key, value in changes.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    return ModelCard(data, Path("/cards/edited.json"))
+
+
+BAD_INFERENCE = [
+    ({"normaliser": "sky-mode-asinh"}, "normaliser must be"),
+    ({"normaliser": {"name": "no-such-normaliser"}}, "normaliser must be"),
+    ({"calibration_kind": "isotonic"}, "calibration_kind must be one of platt, none"),
+    ({"calibration": {"CR": [1.0]}}, "calibration of CR must be \\[a, b\\]"),
+    ({"calibration": {"CR": ["1", 0.0]}}, "calibration of CR must be \\[a, b\\]"),
+    ({"calibration": {"CR": [float("nan"), 0.0]}}, "calibration of CR must be \\[a, b\\]"),
+    ({"calibration": [1.0, 0.0]}, "'platt' needs a 'calibration' object"),
+    ({"training_priors": None}, "'platt' needs a 'training_priors' object"),
+    ({"training_priors": {"CR": 0.0}}, "training_priors of CR must be a number in \\(0, 1\\)"),
+    ({"training_priors": {"CR": True}}, "training_priors of CR must be a number in \\(0, 1\\)"),
+    ({"receptive_field_overlap": 0}, "receptive_field_overlap must be a positive integer"),
+    ({"receptive_field_overlap": True}, "receptive_field_overlap must be a positive integer"),
+    ({"receptive_field_overlap": 64.0}, "receptive_field_overlap must be a positive integer"),
+    ({"thresholds": {"CR": 1.5}}, "thresholds of CR must be a number in \\[0, 1\\]"),
+    ({"thresholds": {"TRL": float("nan")}}, "thresholds of TRL must be a number in \\[0, 1\\]"),
+    ({"thresholds": {"CR": "0.5"}}, "thresholds of CR must be a number"),
+    ({"default_priors": {"SAT": 0.0}}, "default_priors of SAT must be a number in \\(0, 1\\)"),
+    ({"default_priors": [0.1]}, "default_priors must be an object"),
+    ({"task": None}, "lacks task \\(needed for inference\\)"),
+    ({"receptive_field_overlap": None, "normaliser": None}, "lacks normaliser, receptive_field_overlap"),
+    ({"thresholds": None}, "lacks thresholds \\(needed by task 'contaminants'\\)"),
+    ({"task": "sources"}, "model card is for task 'sources', not 'contaminants'"),
+]
+
+
+@pytest.mark.parametrize("changes, message", BAD_INFERENCE, ids=[",".join(c) + f"-{i}" for i, (c, _) in enumerate(BAD_INFERENCE)])
+def test_check_card_refuses_bad_inference_keys_in_one_line(changes, message):
+    from glue_astrodl.core.predictor import check_card
+
+    card = _shipped_card(**changes)
+    with pytest.raises(BadInputError, match=message) as err:
+        check_card(card, task="contaminants")
+    assert _one_line(err).startswith("/cards/edited.json: ")
+
+
+def test_check_card_accepts_the_shipped_card_and_a_training_card_without_thresholds():
+    """The task's own keys are needed for its inference only: training evaluates a model on
+    held-out data (check_card without a task) before its thresholds exist."""
+    from glue_astrodl.core.predictor import check_card
+
+    assert check_card(_shipped_card(), task="contaminants")["task"] == "contaminants"
+    training = {k: v for k, v in _shipped_card().data.items() if k != "thresholds"}
+    assert check_card(training)["receptive_field_overlap"] == 64
+    with pytest.raises(BadInputError, match="lacks thresholds"):
+        check_card(training, task="contaminants")

@@ -11,17 +11,32 @@ required keys (`glue_astrodl.core.weights`):
   ``training_priors = {output: prior}`` required) or ``"none"``;
 * ``receptive_field_overlap``: tile overlap in pixels (>= the receptive-field radius).
 
-`check_card` validates them and raises a one-line `BadInputError` naming the card.
+and, for a task's inference, the keys that task reads (`TASK_KEYS`, e.g. the contaminant
+task's per-output ``thresholds``; training's held-out evaluation runs before they exist).
+`check_card` validates them, and the optional per-output maps (``thresholds``,
+``default_priors``) where present, and raises a one-line `BadInputError` naming the card.
 """
+
+import math
 
 import numpy as np
 
 from .errors import BadInputError
 from .normalise import NORMALISERS
 
-__all__ = ["CALIBRATION_KINDS", "check_card", "fit_normaliser", "Predictor"]
+__all__ = ["CALIBRATION_KINDS", "TASK_KEYS", "check_card", "fit_normaliser", "Predictor"]
 
 CALIBRATION_KINDS = ("platt", "none")
+INFERENCE_KEYS = ("task", "outputs", "normaliser", "calibration_kind", "receptive_field_overlap")
+#: Card keys each task reads besides `INFERENCE_KEYS`: ``{task: (key, ...)}``.
+TASK_KEYS = {"contaminants": ("thresholds",)}
+#: Optional ``{output: number}`` maps, checked where present: ``key: (low, high, closed)``.
+_OUTPUT_MAPS = {"thresholds": (0.0, 1.0, True), "default_priors": (0.0, 1.0, False)}
+
+
+def _number(value):
+    """A finite int or float (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _where(card):
@@ -36,8 +51,8 @@ def fit_normaliser(spec, image):
 
 
 def check_card(card, task=None):
-    """Validate the inference keys of ``card`` (a `ModelCard`, or a card dict during training);
-    returns its data dict.
+    """Validate the inference keys of ``card`` (a `ModelCard`, or a card dict during training)
+    and, given ``task``, the keys that task reads (`TASK_KEYS`); returns its data dict.
 
     Examples
     --------
@@ -51,11 +66,29 @@ def check_card(card, task=None):
     def bad(text):
         return BadInputError(f"{where}: {text}")
 
-    missing = [k for k in ("task", "normaliser", "calibration_kind", "receptive_field_overlap") if k not in data]
+    missing = [k for k in INFERENCE_KEYS if k not in data]
     if missing:
         raise bad(f"model card lacks {', '.join(missing)} (needed for inference)")
     if task is not None and data["task"] != task:
         raise bad(f"model card is for task {data['task']!r}, not {task!r}")
+    missing = [k for k in TASK_KEYS.get(task, ()) if k not in data]
+    if missing:
+        raise bad(f"model card lacks {', '.join(missing)} (needed by task {task!r})")
+    outputs = data["outputs"]
+    if not (isinstance(outputs, list) and outputs and all(isinstance(o, str) for o in outputs)):
+        raise bad(f"outputs must be a non-empty list of names, got {outputs!r}")
+    for key, (low, high, closed) in _OUTPUT_MAPS.items():
+        if key not in data:
+            continue
+        values = data[key]
+        if not isinstance(values, dict):
+            raise bad(f"{key} must be an object ({{output: number}}), got {values!r}")
+        for name in outputs:
+            value = values.get(name, (low + high) / 2)
+            inside = _number(value) and (low <= value <= high if closed else low < value < high)
+            if not inside:
+                interval = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
+                raise bad(f"{key} of {name} must be a number in {interval}, got {value!r}")
     norm = data["normaliser"]
     if not isinstance(norm, dict) or norm.get("name") not in NORMALISERS:
         raise bad(f"normaliser must be {{'name': one of {', '.join(NORMALISERS)}, ...}}, got {norm!r}")
@@ -67,11 +100,11 @@ def check_card(card, task=None):
             if not isinstance(data.get(key), dict):
                 raise bad(f"calibration_kind 'platt' needs a {key!r} object ({{output: ...}}), got {data.get(key)!r}")
         priors = data["training_priors"]
-        for name in data["outputs"]:
+        for name in outputs:
             pair = data["calibration"].get(name, [1.0, 0.0])
-            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(v, (int, float)) for v in pair)):
-                raise bad(f"calibration of {name} must be [a, b], got {pair!r}")
-            if not (isinstance(priors.get(name), (int, float)) and 0 < priors[name] < 1):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_number(v) for v in pair)):
+                raise bad(f"calibration of {name} must be [a, b] (two finite numbers), got {pair!r}")
+            if not (_number(priors.get(name)) and 0 < priors[name] < 1):
                 raise bad(f"training_priors of {name} must be a number in (0, 1), got {priors.get(name)!r}")
     overlap = data["receptive_field_overlap"]
     if not (isinstance(overlap, int) and not isinstance(overlap, bool) and overlap > 0):

@@ -15,10 +15,12 @@ Required card keys:
 ``outputs``         list of output / class names
 ``weights_sha256``  sha256 hex digest of the ``.safetensors`` file (checked before loading)
 
-Recommended keys (not enforced): ``description``, ``normalisation`` (how inputs are
+Recommended keys (not required): ``description``, ``normalisation`` (how inputs are
 scaled), ``training_priors`` (simulation/prior settings), ``thresholds`` (suggested
 decision thresholds), ``training_command``, ``seed``, ``data_version``, ``metrics``
-(validation scores), ``created`` (ISO 8601 UTC; ``save_model`` fills it if absent).
+(validation scores), ``created`` (ISO 8601 UTC; ``save_model`` fills it if absent). Where
+present, ``description`` must be a string and ``training_priors``, ``thresholds`` and
+``metrics`` objects.
 
 Every problem with a model file or card raises ``BadInputError`` with a one-line message
 naming the file.
@@ -62,6 +64,9 @@ RECOMMENDED_KEYS = (
     "metrics",
     "created",
 )
+#: Types of the recommended keys that are read (``astrodl models``, the tasks), checked where present.
+_RECOMMENDED_TYPES = (("description", str, "a string"), ("training_priors", dict, "an object"),
+                      ("thresholds", dict, "an object"), ("metrics", dict, "an object"))
 WEIGHTS_SUFFIX = ".safetensors"
 CARD_SUFFIX = ".json"
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -87,13 +92,17 @@ def _validate(data, where):
         ("architecture", isinstance(data["architecture"], str) and data["architecture"] != "",
          "a non-empty string"),
         ("arch_kwargs", isinstance(data["arch_kwargs"], dict), "an object"),
-        ("outputs", isinstance(data["outputs"], list) and all(isinstance(o, str) for o in data["outputs"]),
-         "a list of strings"),
+        ("outputs", isinstance(data["outputs"], list) and bool(data["outputs"])
+         and all(isinstance(o, str) and o for o in data["outputs"]) and len(set(data["outputs"])) == len(data["outputs"]),
+         "a non-empty list of distinct names"),
         ("weights_sha256", isinstance(data["weights_sha256"], str) and bool(_SHA256_RE.match(data["weights_sha256"])),
          "a 64-digit sha256 hex string"),
     )
     for key, ok, what in checks:
         if not ok:
+            raise _bad(f"{where}: model card key {key!r} must be {what}, got {data[key]!r}")
+    for key, kind, what in _RECOMMENDED_TYPES:
+        if key in data and not isinstance(data[key], kind):
             raise _bad(f"{where}: model card key {key!r} must be {what}, got {data[key]!r}")
 
 
