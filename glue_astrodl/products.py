@@ -22,11 +22,17 @@ from glue.core.subset import MaskSubsetState
 
 from .io.fits import ImageData, product_header
 
-__all__ = ["ICONS", "icon", "image_input", "data_table", "layer_hdus", "one_line", "PixelMaskSubsetState",
-           "set_mask_subsets", "add_columns"]
+__all__ = ["ICONS", "SUBSET_FLOOR", "icon", "image_header", "image_input", "data_table", "layer_hdus", "one_line",
+           "PixelMaskSubsetState", "set_mask_subsets", "add_columns"]
 
 #: Toolbar icons (``<task>.svg``; ``task.svg`` for tasks without their own).
 ICONS = Path(__file__).parent / "icons"
+
+
+#: Subsets covering less than this fraction of an image are not made in the viewers (their
+#: pixels stay in the layers and files): classes flagged on a handful of pixels would
+#: otherwise each add a legend entry and a layer per dataset.
+SUBSET_FLOOR = 1e-4
 
 
 def icon(task_name):
@@ -47,6 +53,13 @@ def _header(meta):
     return header
 
 
+def image_header(data):
+    """``(header, wcs)`` of a 2-D glue image, without reading its pixels: the FITS cards of
+    its meta, and its celestial FITS WCS or None."""
+    wcs = data.coords if getattr(data.coords, "has_celestial", False) and hasattr(data.coords, "wcs") else None
+    return _header(data.meta), (wcs.celestial if wcs is not None else None)
+
+
 def image_input(data, attribute=None):
     """A 2-D glue image (component ``attribute``, default the first) as task input.
 
@@ -65,11 +78,10 @@ def image_input(data, attribute=None):
     if data.ndim != 2:
         raise BadInputError(f"{data.label}: need a 2-D image, got {data.ndim}-D data of shape {data.shape}")
     attribute = attribute or data.main_components[0]
-    header = _header(data.meta)
-    wcs = data.coords if getattr(data.coords, "has_celestial", False) and hasattr(data.coords, "wcs") else None
+    header, wcs = image_header(data)
     problem = None if wcs is not None else "no celestial FITS WCS: working in pixel coordinates"
-    return ImageData(np.asarray(data[attribute]), header, wcs=wcs.celestial if wcs is not None else None,
-                     path=data.label, hdu=str(attribute), wcs_problem=problem)
+    return ImageData(np.asarray(data[attribute]), header, wcs=wcs, path=data.label, hdu=str(attribute),
+                     wcs_problem=problem)
 
 
 def data_table(data):
@@ -138,12 +150,14 @@ class PixelMaskSubsetState(MaskSubsetState):
         return self.mask[tuple(np.where(inside, i, 0) for i in index)] & inside
 
 
-def set_mask_subsets(data_collection, image, masks, colours=None, prefix=""):
+def set_mask_subsets(data_collection, image, masks, colours=None, prefix="", min_fraction=0.0):
     """Create (or update, when the label exists) one subset group per mask.
 
     ``masks`` maps a name to a boolean array on ``image``'s pixel grid; the group is
-    labelled ``f"{prefix}{name}"`` and coloured ``colours[name]`` when given. An empty
-    mask makes no new group (an existing one is emptied). Returns the subset groups.
+    labelled ``f"{prefix}{name}"`` and coloured ``colours[name]`` when given. A mask with
+    no pixels, or covering less than ``min_fraction`` of the image (the front ends pass
+    `SUBSET_FLOOR`), makes no new group and empties an existing one. Returns the groups
+    holding pixels.
     """
     if image not in data_collection:
         raise ValueError(f"{image.label!r} is not in the data collection")
@@ -153,18 +167,20 @@ def set_mask_subsets(data_collection, image, masks, colours=None, prefix=""):
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != image.shape:
             raise ValueError(f"mask {name!r} has shape {mask.shape}, image {image.label!r} has {image.shape}")
-        state = PixelMaskSubsetState(mask, image.pixel_component_ids)
-        label = f"{prefix}{name}"
+        keep = bool(mask.any()) and mask.mean() >= min_fraction
+        label, colour = f"{prefix}{name}", (colours or {}).get(name)
         group = existing.get(label)
-        if group is None and not mask.any():
+        if group is None and not keep:
             continue
-        if group is None:
-            group = data_collection.new_subset_group(label, state)
+        state = PixelMaskSubsetState(mask if keep else np.zeros_like(mask), image.pixel_component_ids)
+        if group is None:  # coloured as it is made: one round of messages
+            group = data_collection.new_subset_group(label, state, **({"color": colour} if colour else {}))
         else:
             group.subset_state = state
-        if colours and name in colours:
-            group.style.color = colours[name]
-        groups.append(group)
+            if colour and group.style.color != colour:
+                group.style.color = colour
+        if keep:
+            groups.append(group)
     return groups
 
 

@@ -6,6 +6,7 @@ The plugins are compared with the Python API run on the same pixels (never with 
 model outputs, which change when the model is retrained).
 """
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -18,8 +19,8 @@ from regions import Regions
 
 from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.jdaviz import _compat, plugins, register
-from glue_astrodl.products import data_table, image_input
-from glue_astrodl.tasks.contaminant_classes import CLASSES, COLOURS
+from glue_astrodl.products import SUBSET_FLOOR, data_table, image_input
+from glue_astrodl.tasks.contaminant_classes import CLASSES, COLOURS, MAXIMASK
 from glue_astrodl.tasks.contaminants import default_thresholds, detect_contaminants
 from glue_astrodl.tasks.registry import BANDS_CATALOGUE, IMAGE, Param, Task, positive, \
     register_task, tasks
@@ -139,25 +140,42 @@ def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
         assert values.shape == image.shape
         assert np.nanmin(values) >= 0 and np.nanmax(values) <= 1
         np.testing.assert_allclose(values, expected[name], atol=1e-6)
-    flagged_classes = {f"raw {c}" for c, m in zip(CLASSES_RUN, expected.masks()) if m.any()}
-    assert {g.label for g in s.dc.subset_groups} == flagged_classes
-    for name, mask in zip(CLASSES_RUN, expected.masks()):
-        if mask.any():
-            assert np.array_equal(s.subset_mask(f"raw {name}"), mask), name
-            group = s.dc.subset_groups[[g.label for g in s.dc.subset_groups].index(f"raw {name}")]
-            assert group.style.color == COLOURS[name]
+    # subsets: the classes flagged on at least SUBSET_FLOOR of the pixels, named and coloured as in the legend
+    shown = {c: m for c, m in zip(CLASSES_RUN, expected.masks()) if m.mean() >= SUBSET_FLOOR}
+    assert shown and len(shown) < len(CLASSES_RUN)  # the frame has classes under the floor: no subset for them
+    assert {g.label for g in s.dc.subset_groups} == {f"raw {MAXIMASK.label(c)}" for c in shown}
+    for name, mask in shown.items():
+        label = f"raw {MAXIMASK.label(name)}"
+        assert np.array_equal(s.subset_mask(label), mask), name
+        assert s.dc.subset_groups[[g.label for g in s.dc.subset_groups].index(label)].style.color == COLOURS[name]
     bitmask = s.dc["raw contaminant bitmask"]
     dq = bitmask.get_component(bitmask.main_components[0]).data  # unflagged = NaN, as jdaviz shows DQ
     assert np.array_equal(np.nan_to_num(dq, nan=0).astype(np.int16), expected.bitmask())
     assert np.isnan(dq[expected.bitmask() == 0]).all()
     assert s.japp._data_associations["raw"]["children"][-1] == "raw contaminant bitmask"
-    assert "raw contaminant bitmask" in s.japp.get_viewer("Image").data_menu.data_labels_loaded
 
-    dq = s.plugin("Data Quality")._obj  # jdaviz's own plugin decodes our bits
+    # a default run leaves the image in view: the bit-mask is in the viewer but hidden, the
+    # probability layers wait in the data menu, only the subsets are drawn over the image
+    menu = s.japp.get_viewer("Image").data_menu
+    assert "raw contaminant bitmask" in menu.data_labels_loaded
+    assert set(menu.data_labels_visible) == {"raw"}
+    assert not any(label.startswith("raw P(") for label in menu.data_labels_loaded)
+    subset_layers = [lyr for lyr in s.japp.get_viewer("Image").layers if lyr.layer.label in
+                     {f"raw {MAXIMASK.label(c)}" for c in shown}]
+    assert subset_layers and all(lyr.visible for lyr in subset_layers if lyr.layer.data.label == "raw")
+
+    dq = s.plugin("Data Quality")._obj  # jdaviz's own plugin decodes our bits, in the legend's colours
     assert dq.irrelevant_msg == "" and dq.dq_layer_selected == "raw contaminant bitmask"
     assert dq.flag_map_selected == "MaxiMask"
     names = {v["name"] for flag in dq.decoded_flags for v in flag["decomposed"].values() if isinstance(v, dict)}
     assert names and names <= set(CLASSES)
+    for flag in dq.decoded_flags:
+        first = min(map(int, flag["decomposed"]))
+        assert flag["color"] == COLOURS[CLASSES[first]], flag
+
+    # each stage said what it did, and the time to results is measured
+    assert set(obj.timings) == {"run", "add"} and obj.timings["add"] > 0
+    assert obj.stage == "" and s.messages[-1][1].endswith(" s)")
 
     flagged = expected.flagged_fractions()
     assert plg.flagged == pytest.approx(flagged)
@@ -197,9 +215,10 @@ def test_priors_thresholds_and_api_run(raw_fits):
     assert result.thresholds["TRL"] == 0.2
     np.testing.assert_allclose(result.probabilities, expected.probabilities, atol=1e-6)
     masks = dict(zip(["CR", "TRL"], expected.masks({"TRL": 0.2})))
+    assert any(mask.mean() >= SUBSET_FLOOR for mask in masks.values())
     for name, mask in masks.items():
-        if mask.any():
-            assert np.array_equal(s.subset_mask(f"raw {name}"), mask)
+        if mask.mean() >= SUBSET_FLOOR:
+            assert np.array_equal(s.subset_mask(f"raw {MAXIMASK.label(name)}"), mask)
 
 
 @pytest.mark.parametrize("fmt", ["ds9", "crtf", "fits"])
@@ -334,6 +353,48 @@ def test_detect_sources_ignores_the_contaminants_of_the_same_image(raw_fits):
     assert result.meta["n_masked"] == detect_sources(image, header, mask="contaminants").meta["n_masked"]
 
 
+def test_sources_on_an_image_without_a_flux_unit_keep_the_subsets_the_user_hid(raw_fits, tmp_path):
+    """A frame without BUNIT (jdaviz then has no flux unit): Detect Sources adds its markers
+    without an error, and the contaminant subsets the user hid stay hidden."""
+    with fits.open(raw_fits) as hdul:
+        del hdul[0].header["BUNIT"]
+        hdul.writeto(tmp_path / "raw.fits")
+    s = Session(tmp_path / "raw.fits")
+    contaminants = s.plugin("Detect Contaminants").run(classes=CLASSES_RUN)
+    shown = [f"raw {MAXIMASK.label(c)}" for c, m in zip(contaminants.classes, contaminants.masks())
+             if m.mean() >= SUBSET_FLOOR]
+    assert len(shown) >= 2
+    viewer = s.japp.get_viewer("Image")
+    hidden, kept = shown[0], shown[1]
+    viewer.data_menu.set_layer_visibility(hidden, False)  # what the eye icon in the data menu does
+
+    s.plugin("Detect Sources").run(fwhm=2.5)
+    assert s.errors() == [] and s.messages[-1][0] == "success", s.messages[-3:]
+    (markers,) = [lyr for lyr in viewer.layers if lyr.layer.label == "raw sources"]
+    assert markers.visible and s.dc["raw sources"].size > 0
+    layers = {label: {lyr.layer.data.label: lyr.visible for lyr in viewer.layers if lyr.layer.label == label}
+              for label in (hidden, kept)}
+    assert {"raw", "raw sources"} <= set(layers[hidden]) and not any(layers[hidden].values())  # the catalogue too
+    assert layers[kept]["raw"] and layers[kept]["raw sources"]
+
+
+def test_choosing_an_image_reads_none_of_its_pixels(raw_fits, stars_fits, monkeypatch):
+    """The plugins' controls follow the chosen image from its header alone (the FWHM hint)."""
+    from glue.core.data import Data
+
+    s = Session(raw_fits, stars_fits)
+    plg = s.plugin("Detect Sources")
+    reads = []
+    get_data = Data.get_data
+    monkeypatch.setattr(Data, "get_data", lambda self, *a, **k: reads.append(self.label) or get_data(self, *a, **k))
+    for label in ("stars", "raw", "stars"):
+        plg.dataset = label
+        assert plg.dataset.selected == label
+    assert not [label for label in reads if label in ("raw", "stars")]
+    hint = {f["name"]: f["hint"] for f in plg._obj.fields}["fwhm"]
+    assert hint == f"Empty: from the header: {fits.getheader(stars_fits)['FWHM']:.2f} px"
+
+
 def test_viewer_buttons_open_the_plugins_on_the_active_layer(raw_fits, stars_fits):
     s = Session(raw_fits)
     s.app.load(str(stars_fits), format="Image", data_label="stars")
@@ -447,7 +508,8 @@ def test_a_generated_plugin_gets_controls_from_the_params_and_shows_its_results(
 
     expected = toy_threshold(image_input(s.dc["raw"]), level=2.0, side="below")
     assert plg.result.level == 2.0 and plg.side == "below" and expected.mask.any()
-    assert s.messages[-1][1] == f"raw: {expected.summary()}; added 1 layer, 1 subset"
+    assert re.fullmatch(rf"raw: {re.escape(expected.summary())}; added 1 layer, 1 subset \(\d+\.\d s\)",
+                        s.messages[-1][1]), s.messages[-1][1]
     layer = s.dc["raw mask"]
     np.testing.assert_array_equal(layer.get_component(layer.main_components[0]).data, expected.mask)
     assert layer in [a.layer for a in s.japp.get_viewer("Image").layers]  # Layer.visible: shown
@@ -473,8 +535,8 @@ def test_forced_photometry_adds_its_columns_and_shows_them_in_a_table_viewer(sta
         np.testing.assert_allclose(cat[name], expected.columns[name])
         np.testing.assert_allclose(result.columns[name], expected.columns[name])
     assert cat.get_component("mf_flux").units == str(expected.columns["mf_flux"].unit)
-    assert s.messages[-1][1].endswith("added columns mf_flux, mf_flux_err, mf_snr, mf_flag to 'truth' "
-                                      "(table viewer 'truth table')")
+    assert "added columns mf_flux, mf_flux_err, mf_snr, mf_flag to 'truth' (table viewer 'truth table')" \
+        in s.messages[-1][1]
     table = s.app.viewers["truth table"]._obj.glue_viewer
     assert {"mf_flux", "mf_snr"} <= {h["text"] for h in table.widget_table.headers}
     plg.run(fwhm=2.5)  # a re-run updates the columns in the same table

@@ -4,8 +4,9 @@ What a result holds decides what glue gets, whatever the task:
 
 * layers: one image ``Data`` ``"<image> <task>"`` with a component per layer, linked pixel
   to pixel to the image;
-* subsets: one subset group ``"<image> <name>"`` per `SubsetSpec`, in its colour, on the
-  image grid, which also selects the rows of every catalogue linked to the image;
+* subsets: one subset group ``"<image> <name>"`` per `SubsetSpec` covering at least
+  `~glue_astrodl.products.SUBSET_FLOOR` of the image, in its colour, on the image grid,
+  which also selects the rows of every catalogue linked to the image;
 * new rows (a source list): a catalogue ``"<image> <task> catalogue"`` linked to the image
   through its WCS (or its pixel columns);
 * new columns: components added to the input catalogue ``Data`` itself, with their units,
@@ -13,7 +14,7 @@ What a result holds decides what glue gets, whatever the task:
   image.
 """
 
-from ..products import add_columns, data_table, image_input, set_mask_subsets
+from ..products import SUBSET_FLOOR, add_columns, data_table, image_input, set_mask_subsets
 from ..tasks.registry import get_task
 from .links import catalogue_links, same_grid_links
 from .products import layers_data, table_data
@@ -61,7 +62,8 @@ def add_result(data_collection, image, result, task_name, catalogue=None):
         out["table"] = catalogue
     specs = result.subsets()
     out["subsets"] = set_mask_subsets(data_collection, image, {s.name: s.mask for s in specs},
-                                      {s.name: s.colour for s in specs if s.colour}, prefix=f"{image.label} ")
+                                      {s.name: s.colour for s in specs if s.colour}, prefix=f"{image.label} ",
+                                      min_fraction=SUBSET_FLOOR)
     return out
 
 

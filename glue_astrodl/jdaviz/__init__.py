@@ -43,6 +43,7 @@ def register():
 
     _compat.check_versions()
     _compat.fix_table_viewer_layout()
+    _compat.fix_catalogues_without_flux_unit()
     classes = plugins().values()
     for cls in classes:
         if cls.tray_name not in tray_registry.members:

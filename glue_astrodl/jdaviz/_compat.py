@@ -15,7 +15,7 @@ import warnings
 from importlib.metadata import PackageNotFoundError, version
 
 __all__ = ["TESTED", "untested", "check_versions", "helper", "plugin_object", "mark_extname", "tray_item",
-           "set_toolbar_group", "output_widget", "fix_table_viewer_layout"]
+           "set_toolbar_group", "output_widget", "fix_table_viewer_layout", "fix_catalogues_without_flux_unit"]
 
 #: ``{distribution: (major.minor, ...)}`` on which every call below was checked.
 TESTED = {"jdaviz": ("5.0",), "glue-jupyter": ("0.29",)}
@@ -108,3 +108,30 @@ def fix_table_viewer_layout():
 
     JdavizTableViewer.__init__ = __init__
     JdavizTableViewer._astrodl_layout = True
+
+
+def fix_catalogues_without_flux_unit():
+    """Let jdaviz 5.0 show a catalogue on an image without a flux unit (idempotent).
+
+    Until a flux unit is chosen (an image without ``BUNIT`` chooses none), jdaviz's Unit
+    Conversion plugin reads ``.unit`` of every data added to a viewer; a catalogue is a
+    ``QTable``, which has none, so adding one to an image viewer raised ``'QTable' object
+    has no attribute 'unit'`` inside the hub and showed "Failed to add <catalogue> to
+    viewers" although the markers were drawn (the rest of the add was skipped). A
+    catalogue has no flux unit to take, so the plugin now passes over 1-D data in image
+    viewers.
+    """
+    from glue_jupyter.bqplot.image import BqplotImageView
+    from jdaviz.configs.specviz.plugins.unit_conversion.unit_conversion import UnitConversion
+
+    if getattr(UnitConversion, "_astrodl_catalogues", False):
+        return
+    on_add = UnitConversion._on_add_data_to_viewer
+
+    def _on_add_data_to_viewer(self, msg):
+        if isinstance(msg.viewer, BqplotImageView) and msg.data.ndim == 1:
+            return None
+        return on_add(self, msg)
+
+    UnitConversion._on_add_data_to_viewer = _on_add_data_to_viewer
+    UnitConversion._astrodl_catalogues = True

@@ -4,13 +4,16 @@ What the result holds decides what the app gets, whatever the task (``<image>`` 
 label of the input image):
 
 * layers: one image ``<image> <layer name>`` per `Layer`, loaded as a child of the image
-  (jdaviz aligns it with the image) and shown in the image's viewers when the layer is
-  ``visible``. A re-run updates it in place, so viewers keep their display settings. A
-  bit-mask layer is a data-quality layer (unflagged pixels NaN, as jdaviz loads DQ arrays)
-  whose bits jdaviz's Data Quality plugin names from the layer's taxonomy;
-* subsets: one subset ``<image> <name>`` per `SubsetSpec`, in its colour, which also
-  selects the catalogue rows lying on it; a re-run updates them and empties those of the
-  previous run that it no longer has;
+  (jdaviz aligns it with the image), all in one batch, and shown in the image's viewers
+  when the layer is ``visible``; the others wait in the data menu. A re-run updates them
+  in place, so viewers keep their display settings and the visibility the user chose. A
+  bit-mask layer is a data-quality layer (unflagged pixels NaN, as jdaviz loads DQ arrays),
+  put in the viewers hidden, whose bits jdaviz's Data Quality plugin names and colours
+  from the layer's taxonomy, as in the legend;
+* subsets: one subset ``<image> <name>`` per `SubsetSpec` covering at least
+  `~glue_astrodl.products.SUBSET_FLOOR` of the image, in its colour, which also selects
+  the catalogue rows lying on it; a re-run updates them and empties those of the previous
+  run that it no longer has. Subsets the user hid stay hidden;
 * new rows (a source list): the catalogue ``<image> <task>`` through jdaviz's Catalog
   importer, linked to the image and drawn as markers in the image's viewers;
 * new columns: components added to the input catalogue itself (with their units), shown
@@ -21,9 +24,10 @@ import weakref
 
 import numpy as np
 from astropy.nddata import NDData
+from glue.core.subset import Subset
 
 from ..io.fits import celestial_wcs
-from ..products import add_columns, layer_hdus, set_mask_subsets
+from ..products import SUBSET_FLOOR, add_columns, layer_hdus, set_mask_subsets
 from ..tasks.results import BITMASK
 from ._compat import helper, mark_extname, plugin_object
 
@@ -70,16 +74,27 @@ def _load_image(app, label, hdu, parent, meta):
     if data is not None:
         app.data_item_remove(label)
     # NDData with meta['plugin'] is how jdaviz plugins add results: exact label, no warning
-    helper(app).load(NDData(values, wcs=celestial_wcs(hdu.header)[0], meta={**hdu.header, **meta}), format="Image",
+    helper(app).load(NDData(values, wcs=celestial_wcs(hdu.header)[0], meta={**hdu.header, **meta}), loader="object",
+                     format="Image",
                      data_label=label, viewer=[], parent=parent)
     data = app.data_collection[label]
     mark_extname(data, hdu.name)  # 'DQ' makes a data-quality layer
     return data
 
 
+def _flag_colours(dq, taxonomy):
+    """Draw each flag value of the Data Quality plugin in the colour of its class in the
+    legend (a value with several bits: its lowest, i.e. first, class)."""
+    colours = {bit.bit_length() - 1: taxonomy.colours[c] for c, bit in taxonomy.bits.items() if bit}
+    flags = [dict(f, color=colours.get(min(map(int, f["decomposed"])), f["color"])) if f["decomposed"] else f
+             for f in dq.decoded_flags]
+    if flags != dq.decoded_flags:
+        dq.decoded_flags = flags
+
+
 def _use_flag_map(app, label, name, taxonomy):
-    """Name the bits of ``taxonomy`` in the Data Quality plugin (flag map ``name``) when it
-    shows the layer ``label``."""
+    """Name the bits of ``taxonomy`` in the Data Quality plugin (flag map ``name``), in the
+    legend's colours, when it shows the layer ``label``."""
     dq = helper(app).plugins.get("Data Quality")
     if dq is None:
         return
@@ -92,38 +107,50 @@ def _use_flag_map(app, label, name, taxonomy):
         dq.flag_map_items = [*dq.flag_map_items, name]
     if dq.dq_layer_selected == label:
         dq.flag_map_selected = name
+        _flag_colours(dq, taxonomy)
 
 
 def _add_layers(plugin, image, result, layers):
+    """Load the layers (in one batch), then show them in the image's viewers: the visible
+    ones, and bit-masks hidden (the Data Quality plugin then has them). A layer already in
+    a viewer keeps the visibility the user gave it."""
     app = plugin._app
     loaded = []
-    for i, (layer, hdu) in enumerate(zip(layers, layer_hdus(result, layers))):
-        plugin._step(i / len(layers))
-        data = _load_image(app, plugin.layer_label(image.label, layer), hdu, image.label,
-                           {"plugin": plugin._plugin_name, KIND: layer.kind, PARENT: image.label})
-        if layer.kind == BITMASK:
-            _MASKS[data] = result.defect_mask() if hasattr(result, "defect_mask") else np.asarray(layer.data) != 0
-        loaded.append((layer, data))
+    with helper(app).batch_load():
+        for i, (layer, hdu) in enumerate(zip(layers, layer_hdus(result, layers))):
+            label = plugin.layer_label(image.label, layer)
+            plugin._step(i / len(layers), f"adding layer {i + 1}/{len(layers)}: {label}")
+            data = _load_image(app, label, hdu, image.label,
+                               {"plugin": plugin._plugin_name, KIND: layer.kind, PARENT: image.label})
+            if layer.kind == BITMASK:
+                _MASKS[data] = result.defect_mask() if hasattr(result, "defect_mask") else np.asarray(layer.data) != 0
+            loaded.append((layer, data))
     for ref in viewers_showing(app, image.label):
-        shown = [layer.layer for layer in app.get_viewer(ref).layers]
+        viewer = app.get_viewer(ref)
+        shown = {lyr.layer for lyr in viewer.layers}
         for layer, data in loaded:
-            if layer.visible and data not in shown:
+            if data not in shown and (layer.visible or layer.kind == BITMASK):
                 app.add_data_to_viewer(ref, data.label)
-    for layer, data in loaded:  # once shown: the Data Quality plugin then has them
+                if not layer.visible:
+                    viewer.data_menu.set_layer_visibility(data.label, False)
+    for layer, data in loaded:  # once in a viewer: the Data Quality plugin then has them
         if layer.kind == BITMASK and layer.taxonomy is not None:
             _use_flag_map(app, data.label, plugin.flag_map, layer.taxonomy)
     return f"{len(layers)} layer{'s' * (len(layers) != 1)}"
 
 
 def _add_subsets(app, image, specs, previous):
-    """Subsets of ``specs`` on ``image``; those named in ``previous`` but not in ``specs`` are
-    emptied. Returns the names made and a description."""
+    """Subsets of ``specs`` covering at least `SUBSET_FLOOR` of ``image``; those named in
+    ``previous`` but not made now are emptied. Returns the names made and a description."""
     masks = {name: np.zeros(image.shape, bool) for name in previous}
     masks.update({s.name: s.mask for s in specs})
-    set_mask_subsets(app.data_collection, image, masks, {s.name: s.colour for s in specs if s.colour},
-                     prefix=f"{image.label} ")
-    n = sum(bool(s.mask.any()) for s in specs)
-    return {s.name for s in specs}, f"{n} subset{'s' * (n != 1)}"
+    groups = set_mask_subsets(app.data_collection, image, masks, {s.name: s.colour for s in specs if s.colour},
+                              prefix=f"{image.label} ", min_fraction=SUBSET_FLOOR)
+    made = {g.label.removeprefix(f"{image.label} ") for g in groups} & {s.name for s in specs}
+    text = f"{len(made)} subset{'s' * (len(made) != 1)}"
+    if len(made) < len(specs):
+        text += f" (none for {len(specs) - len(made)} under {SUBSET_FLOOR:.2%} of the pixels)"
+    return made, text
 
 
 def _add_rows(plugin, label, table, viewers):
@@ -163,21 +190,44 @@ def _add_columns(app, catalog, columns):
     return f"columns {', '.join(columns.colnames)} to '{catalog.label}'{shown}"
 
 
+def _hidden_subsets(app):
+    """``{viewer reference: subset labels}`` of the subsets every viewer shows hidden."""
+    shown = {}
+    for ref in app.get_viewer_reference_names():
+        for lyr in app.get_viewer(ref).layers:
+            if isinstance(lyr.layer, Subset):
+                key = (ref, lyr.layer.label)
+                shown[key] = shown.get(key, False) or lyr.visible
+    hidden = {}
+    for (ref, label), visible in shown.items():
+        if not visible:
+            hidden.setdefault(ref, []).append(label)
+    return hidden
+
+
 def add_result(plugin, job, result):
     """Add ``result`` of ``plugin``'s task run on ``job`` to the app; returns what was added,
-    as short phrases (e.g. ``["3 layers", "1 subset"]``)."""
+    as short phrases (e.g. ``["3 layers", "1 subset"]``). Subsets the user hid stay hidden
+    (new data in a viewer, such as a catalogue, would otherwise show them again)."""
     app, image = plugin._app, job.image
+    hidden = _hidden_subsets(app)
     added = []
     layers = result.layers()
     if layers:
         added.append(_add_layers(plugin, image, result, layers))
     if result.table_kind == "rows":
+        plugin._step(0.8, f"adding the catalogue ({len(result.table)} rows)")
         added.append(_add_rows(plugin, f"{image.label} {plugin.task.name}", result.table,
                                viewers_showing(app, image.label)))
     elif result.table_kind == "columns":
+        plugin._step(0.8, f"adding columns to {job.catalog.label}")
         added.append(_add_columns(app, job.catalog, result.columns))
     specs, previous = result.subsets(), plugin.subsets_made.get(image.label, ())
     if specs or previous:
+        plugin._step(0.9, f"adding subsets ({len(specs)})")
         plugin.subsets_made[image.label], text = _add_subsets(app, image, specs, previous)
         added.append(text)
+    for ref, labels in hidden.items():
+        for label in labels:
+            app.get_viewer(ref).data_menu.set_layer_visibility(label, False)
     return added

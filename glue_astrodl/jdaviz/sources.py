@@ -2,7 +2,7 @@
 PSF FWHM comes from when the field is empty."""
 
 from ..core.psf import fwhm_from_header
-from ..products import image_input
+from ..products import image_header
 from ..tasks.registry import get_task
 from .task_plugin import TaskPlugin
 
@@ -48,7 +48,6 @@ class DetectSources(TaskPlugin):
         data = self.dataset.selected_dc_item if param.name == "fwhm" else None
         if data is None or self.fwhm is not None or data.ndim != 2:
             return param.help
-        img = image_input(data)
-        header_fwhm = fwhm_from_header(img.header, img.wcs)
+        header_fwhm = fwhm_from_header(*image_header(data))  # the header only: no pixels read
         return "Empty: " + (f"from the header: {header_fwhm:.2f} px" if header_fwhm
                             else "estimated from bright stars when run")

@@ -9,6 +9,7 @@ Python API runs the same code in the calling thread and raises the error as well
 """
 
 import threading
+import time
 from pathlib import Path
 
 from glue.core.hub import HubListener
@@ -28,17 +29,20 @@ def vue_component(name):
 
 
 class BackgroundRunMixin(VuetifyTemplate, HubListener):
-    """Mixin for tray plugins: ``running``, ``progress`` (0-100) and ``run_status`` traitlets,
-    the Run/Cancel/progress controls (``<astrodl-run-controls>`` in the template)."""
+    """Mixin for tray plugins: ``running``, ``progress`` (0-100), ``stage`` and ``run_status``
+    traitlets, the Run/Cancel/progress controls (``<astrodl-run-controls>`` in the template),
+    and ``timings`` (seconds the last run spent running the task and adding its results)."""
 
     running = Bool(False).tag(sync=True)
     progress = Float(0).tag(sync=True)
+    stage = Unicode("").tag(sync=True)  # what the running task is doing, under the progress bar
     run_status = Unicode("").tag(sync=True)  # last outcome, shown under the Run button
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._cancel = threading.Event()
         self._thread = None
+        self.timings = {}
         self.components = {**(self.components or {}), "astrodl-run-controls": vue_component("run_controls")}
 
     def _notify(self, text, color):
@@ -48,15 +52,16 @@ class BackgroundRunMixin(VuetifyTemplate, HubListener):
     def _callback(self, done, total):
         """Inference progress: the first half of the bar (adding results is the second)."""
         self.progress = 50.0 * done / max(total, 1)
+        self.stage = f"running: {done}/{total} tile{'s' * (total != 1)}"
         return not self._cancel.is_set()
 
-    def _step(self, fraction):
-        """Progress of adding the results (``fraction`` of them added)."""
-        self.progress = 50.0 + 50.0 * fraction
+    def _step(self, fraction, stage):
+        """Progress of adding the results: ``fraction`` of them added, now doing ``stage``."""
+        self.progress, self.stage = 50.0 + 50.0 * fraction, stage
 
     def _failed(self, err, subject, raise_errors):
         """Report ``err`` in one line (the app keeps running); raise it when ``raise_errors``."""
-        self.running = False
+        self.running, self.stage = False, ""
         where = f" on {subject}" if subject else ""
         self._notify(f"{self._plugin_name} failed{where}: {one_line(err)}", "error")
         if raise_errors:
@@ -66,18 +71,21 @@ class BackgroundRunMixin(VuetifyTemplate, HubListener):
     def _execute(self, work, finish, raise_errors, subject):
         """``finish(work(callback))``, reporting the outcome; returns ``work``'s value or None."""
         try:
+            start = time.perf_counter()
             result = work(self._callback)
             if self._cancel.is_set():
                 raise Cancelled("cancelled")
+            added = time.perf_counter()
             message = finish(result)
+            self.timings = {"run": added - start, "add": time.perf_counter() - added}
         except Cancelled:
-            self.running = False
+            self.running, self.stage = False, ""
             self._notify(f"{self._plugin_name}: cancelled, nothing added", "warning")
             return None
         except Exception as err:  # the user sees one line, the app keeps running
             return self._failed(err, subject, raise_errors)
-        self.progress, self.running = 100.0, False
-        self._notify(message, "success")
+        self.progress, self.running, self.stage = 100.0, False, ""
+        self._notify(f"{message} ({self.timings['run'] + self.timings['add']:.1f} s)", "success")
         return result
 
     def _start(self, prepare, wait, subject=None):
@@ -88,7 +96,7 @@ class BackgroundRunMixin(VuetifyTemplate, HubListener):
             self._notify(f"{self._plugin_name} is already running", "warning")
             return None
         self._cancel.clear()
-        self.running, self.progress, self.run_status = True, 0.0, ""
+        self.running, self.progress, self.run_status, self.stage = True, 0.0, "", "starting"
         try:
             work, finish = prepare()
         except Exception as err:

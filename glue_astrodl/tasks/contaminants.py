@@ -159,15 +159,17 @@ class ContaminantDetection(Result):
         return {c: float(m.mean()) for c, m in zip(self.classes, self.masks(thresholds))}
 
     def layers(self):
-        """One probability layer per foreground class, then the bit-mask (shown by default)."""
+        """One probability layer per foreground class, then the bit-mask; none is shown by
+        default, so the image stays in view under the subsets."""
         return [*(Layer(f"P({c})", self[c], PROBABILITY, self.taxonomy.colours.get(c), False,
                         self.taxonomy.label(c)) for c in self.classes if c != self.taxonomy.background),
-                Layer("bitmask", self.bitmask(), BITMASK, None, True, "contaminant bit-mask (MaxiMask codes)",
+                Layer("bitmask", self.bitmask(), BITMASK, None, False, "contaminant bit-mask (MaxiMask codes)",
                       self.taxonomy)]
 
     def subsets(self):
-        """The flagged pixels of every foreground class that flags any."""
-        return [SubsetSpec(c, m, self.taxonomy.colours.get(c), self.taxonomy.label(c))
+        """The flagged pixels of every foreground class that flags any, named with what the
+        class means (``"CR: cosmic rays"``)."""
+        return [SubsetSpec(self.taxonomy.label(c), m, self.taxonomy.colours.get(c), self.taxonomy.label(c))
                 for c, m in zip(self.classes, self.masks()) if c != self.taxonomy.background and m.any()]
 
     def summary(self):
