@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from regions import Regions
 from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.jdaviz import _compat, plugins, register
 from glue_astrodl.products import SUBSET_FLOOR, data_table, image_input
+from glue_astrodl.io.regions import MIN_REGION_AREA
 from glue_astrodl.tasks.contaminant_classes import CLASSES, COLOURS, MAXIMASK
 from glue_astrodl.tasks.contaminants import default_thresholds, detect_contaminants
 from glue_astrodl.tasks.registry import BANDS_CATALOGUE, IMAGE, Param, Task, positive, \
@@ -244,9 +246,27 @@ def test_export_regions_round_trips(raw_fits, tmp_path, fmt):
     ref = expected[0].to_pixel(result.wcs)
     np.testing.assert_allclose(first.vertices.x[: len(ref.vertices.x)], ref.vertices.x, atol=1e-4)
     assert s.messages[-1][0] == "success"
+    obj = plg._obj  # the export says where it wrote, under its button; the run's summary stays
+    assert obj.export_status == f"{len(back)} regions of {', '.join(flagged)} written to {Path(path).name} in {tmp_path}"
+    assert obj.run_status.startswith(f"raw: {result.summary()}")
     with pytest.raises(BadInputError):
         plg.export_regions(classes=["DP"])  # not computed by this run
     assert s.errors()[-1].startswith("Detect Contaminants: export failed")
+
+
+def test_export_drops_region_slivers_below_the_smallest_area(raw_fits, tmp_path):
+    s = Session(raw_fits)
+    plg = s.plugin("Detect Contaminants")
+    result = plg.run(classes=CLASSES_RUN)
+    assert plg.export_min_area == MIN_REGION_AREA == 0.1
+    every = [r for c in CLASSES_RUN for r in result.to_regions(c, min_area=0)]
+    areas = np.array([r.to_pixel(result.wcs).area for r in every])
+    assert (areas < 0.1).any() and (areas >= 0.1).any()  # the frame has slivers and real regions
+    kept = Regions.read(plg.export_regions(str(tmp_path / "default.reg"), classes=CLASSES_RUN))
+    assert len(kept) == (areas >= 0.1).sum()
+    assert len(Regions.read(plg.export_regions(str(tmp_path / "all.reg"), min_area=0))) == len(every)
+    plg._obj.vue_set_min_area("-1")  # typed in the field: refused, the value stays
+    assert "must be >= 0" in s.errors()[-1] and plg.export_min_area == 0.1
 
 
 def test_cancel_adds_nothing_and_the_app_keeps_working(raw_fits):

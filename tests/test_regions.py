@@ -9,7 +9,7 @@ from regions import (CirclePixelRegion, PixCoord, PolygonPixelRegion, PolygonSky
                      Regions)
 
 from glue_astrodl.core.errors import BadInputError
-from glue_astrodl.io.regions import mask_regions, probability_regions, write_regions
+from glue_astrodl.io.regions import MIN_REGION_AREA, mask_regions, probability_regions, write_regions
 
 
 def _wcs():
@@ -103,6 +103,20 @@ def test_min_pixels_filters_small_regions():
     assert len(mask_regions(m, min_pixels=4)) == 2
     (big,) = mask_regions(m, min_pixels=5)
     assert big.contains(PixCoord(3, 16))
+
+
+def test_min_area_drops_slivers_by_polygon_area():
+    rng = np.random.default_rng(5)
+    prob = rng.uniform(0.0, 0.45, (64, 64))
+    prob[rng.integers(2, 62, 40), rng.integers(2, 62, 40)] = rng.uniform(0.5, 1.0, 40)  # lone pixels
+    prob[10:14, 30:36] = 0.9  # a real region
+    every = probability_regions(prob, 0.5, min_area=0)
+    areas = np.array([r.area for r in every])
+    assert areas.min() < 0.1 < areas.max() and areas.max() > 20  # slivers, lone pixels and the block
+    for min_area in (0.1, 0.3, 5.0):
+        kept = probability_regions(prob, 0.5, min_area=min_area)
+        np.testing.assert_allclose(sorted(r.area for r in kept), sorted(areas[areas >= min_area]))
+    assert len(probability_regions(prob, 0.5)) == (areas >= MIN_REGION_AREA).sum()
 
 
 def test_hole_is_dropped_island_kept():

@@ -17,19 +17,25 @@ import numpy as np
 from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.core.atomic import atomic_path
 
-__all__ = ["probability_regions", "mask_regions", "write_regions", "REGION_FORMATS"]
+__all__ = ["probability_regions", "mask_regions", "write_regions", "REGION_FORMATS", "MIN_REGION_AREA"]
 
 #: File suffix -> ``regions`` format name, as used by :func:`write_regions`.
 REGION_FORMATS = {".reg": "ds9", ".crtf": "crtf", ".fits": "fits", ".fit": "fits"}
 
+#: Default smallest polygon kept, in pixels². A lone pixel just above the threshold
+#: contours to a sliver (P = 0.6 at 0.5: 0.06 px²); a lone pixel of a mask is 0.5 px².
+MIN_REGION_AREA = 0.1
 
-def probability_regions(prob, threshold=0.5, wcs=None, label=None, color=None, min_pixels=1):
+
+def probability_regions(prob, threshold=0.5, wcs=None, label=None, color=None, min_pixels=1,
+                        min_area=MIN_REGION_AREA):
     """Polygons around the connected regions of ``prob`` above ``threshold``.
 
     ``prob`` is any 2-D score map (NaN counts as 0). A region is a 4-connected set of
     pixels with value > ``threshold`` (two diagonal pixels are merged when the contour
     joins them, i.e. when the mean of their 2x2 quad is above the threshold); regions
-    with fewer than ``min_pixels`` such pixels are dropped. With a ``wcs`` that has
+    with fewer than ``min_pixels`` such pixels, or whose polygon covers less than
+    ``min_area`` pixels², are dropped. With a ``wcs`` that has
     celestial axes the result holds ``PolygonSkyRegion``s, else ``PolygonPixelRegion``s.
     ``label`` becomes the region tag (``meta['tag'] = [label]``), ``color`` the visual
     colour. Returns a ``regions.Regions`` (possibly empty).
@@ -47,6 +53,9 @@ def probability_regions(prob, threshold=0.5, wcs=None, label=None, color=None, m
     array([6.833, 7.   , 7.167, 7.   ])
     >>> len(probability_regions(prob, 0.5, min_pixels=2))
     1
+    >>> prob[7, 7] = 0.52  # barely above the threshold: a 0.002 px² sliver, dropped by default
+    >>> len(probability_regions(prob, 0.5)), len(probability_regions(prob, 0.5, min_area=0))
+    (1, 2)
     """
     import contourpy
     from contourpy import FillType
@@ -106,12 +115,20 @@ def probability_regions(prob, threshold=0.5, wcs=None, label=None, color=None, m
     # one only where the contour joins diagonal pixels).
     key = np.unique(poly_id[vlab > 0].astype(np.int64) * (nlab + 1) + vlab[vlab > 0])
     count = np.bincount(key // (nlab + 1), weights=npix[key % (nlab + 1)], minlength=npoly)
-    good = count >= max(int(min_pixels), 1)
+    bounds = np.concatenate([[0], np.cumsum(lens)])
+    good = (count >= max(int(min_pixels), 1)) & (_polygon_areas(xy, bounds) >= float(min_area))
 
     xy = xy - 1.0  # undo the padding
-    bounds = np.concatenate([[0], np.cumsum(lens)])
     sel = np.flatnonzero(good)
     return _to_regions(xy, [(bounds[k], bounds[k + 1]) for k in sel], wcs, label, color)
+
+
+def _polygon_areas(xy, bounds):
+    """Area (shoelace) of each polygon ``xy[bounds[k]:bounds[k + 1]]`` of stacked vertices."""
+    following = np.arange(1, len(xy) + 1)
+    following[bounds[1:] - 1] = bounds[:-1]  # each ring's last vertex closes on its first
+    cross = xy[:, 0] * xy[following, 1] - xy[following, 0] * xy[:, 1]
+    return 0.5 * np.abs(np.add.reduceat(cross, bounds[:-1]))
 
 
 def mask_regions(mask, wcs=None, label=None, color=None, min_pixels=1):

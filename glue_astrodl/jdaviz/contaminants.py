@@ -4,12 +4,13 @@ thresholds, flagged fractions), a test-time augmentation switch and region expor
 import re
 from pathlib import Path
 
+from jdaviz.core.events import SnackbarMessage
 from jdaviz.core.template_mixin import SelectPluginComponent
-from traitlets import Any, Bool, Dict, Int, List, Unicode, observe, validate
+from traitlets import Any, Bool, Dict, Float, Int, List, Unicode, observe, validate
 
 from ..core.errors import BadInputError
 from ..core.weights import find_model
-from ..io.regions import REGION_FORMATS, write_regions
+from ..io.regions import MIN_REGION_AREA, REGION_FORMATS, write_regions
 from ..tasks.contaminant_classes import MAXIMASK
 from ..tasks.contaminants import default_thresholds
 from ..tasks.registry import get_task
@@ -85,6 +86,9 @@ class DetectContaminants(TaskPlugin):
     export_classes_selected = Any([]).tag(sync=True)
     export_classes_multiselect = Bool(True).tag(sync=True)
     export_filename = Unicode("").tag(sync=True)
+    export_folder = Unicode("").tag(sync=True)  # where a relative filename is written
+    export_min_area = Float(MIN_REGION_AREA).tag(sync=True)
+    export_status = Unicode("").tag(sync=True)  # the last export, under its button (the run's summary stays)
     has_result = Bool(False).tag(sync=True)
 
     def __init__(self, *args, **kwargs):
@@ -106,7 +110,7 @@ class DetectContaminants(TaskPlugin):
 
     def _expose(self):
         return (*super()._expose(), "classes", "priors", "thresholds", "tta", "export_regions", "export_classes",
-                "export_format", "export_filename")
+                "export_format", "export_filename", "export_min_area")
 
     def _readonly(self):
         return (*super()._readonly(), "device", "model_name", "flagged")
@@ -118,6 +122,13 @@ class DetectContaminants(TaskPlugin):
     @validate("thresholds")
     def _valid_thresholds(self, proposal):
         return _merged(self.thresholds, proposal["value"], "threshold", lambda t: 0.0 <= t <= 1.0, "[0, 1]")
+
+    @validate("export_min_area")
+    def _valid_min_area(self, proposal):
+        area = float(proposal["value"])
+        if not area >= 0:
+            raise BadInputError(f"smallest region area must be >= 0 pixels², got {proposal['value']}")
+        return area
 
     @validate("tta")
     def _valid_tta(self, proposal):
@@ -155,6 +166,7 @@ class DetectContaminants(TaskPlugin):
     def _default_filename(self, *args):
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.dataset_selected or "image").strip("_")
         self.export_filename = f"{stem}_contaminants{SUFFIXES.get(self.export_format_selected, '.reg')}"
+        self.export_folder = str(Path.cwd())
 
     def vue_toggle_class(self, name):
         selected = self.classes.selected
@@ -209,10 +221,29 @@ class DetectContaminants(TaskPlugin):
         except Exception:  # already reported in the snackbar
             pass
 
-    def export_regions(self, filename=None, classes=None, format=None):
+    def vue_set_min_area(self, value):
+        """The smallest-region field; an invalid entry is reported and the field shows the
+        value in use again."""
+        try:
+            self.export_min_area = float(value)
+            return
+        except BadInputError as err:
+            self._export_notify(f"{self._plugin_name}: {err}", "error")
+        except ValueError:
+            self._export_notify(f"{self._plugin_name}: smallest region area must be a number, got {value!r}", "error")
+        self.send_state("export_min_area")
+            self.send_state("export_min_area")
+
+    def _export_notify(self, text, color):
+        """Report an export under its button and in the snackbar; the run's summary stays."""
+        self.export_status = text
+        self.hub.broadcast(SnackbarMessage(text, color=color, sender=self))
+
+    def export_regions(self, filename=None, classes=None, format=None, min_area=None):
         """Write contour polygons of the flagged pixels of ``classes`` (default: the export
         selection) of the last run to a region file: ``format`` ``'ds9'``, ``'crtf'`` or
-        ``'fits'`` (default: the selection, or the suffix of ``filename``). Returns the path."""
+        ``'fits'`` (default: the selection, or the suffix of ``filename``); polygons under
+        ``min_area`` pixels² (default ``export_min_area``) are dropped. Returns the path."""
         from regions import Regions
 
         try:
@@ -225,10 +256,13 @@ class DetectContaminants(TaskPlugin):
             filename = filename or self.export_filename
             if format is None:
                 format = REGION_FORMATS.get(Path(filename).suffix.lower(), self.export_format.selected)
-            regs = Regions([r for c in classes for r in self.result.to_regions(c, self.result.thresholds[c])])
-            path = write_regions(regs, filename, format=format, wcs=self.result.wcs)
+            min_area = self.export_min_area if min_area is None else min_area
+            regs = Regions([r for c in classes for r in self.result.to_regions(c, self.result.thresholds[c],
+                                                                               min_area=min_area)])
+            path = Path(write_regions(regs, filename, format=format, wcs=self.result.wcs)).resolve()
         except Exception as err:
-            self._notify(f"{self._plugin_name}: export failed: {err}", "error")
+            self._export_notify(f"{self._plugin_name}: export failed: {err}", "error")
             raise
-        self._notify(f"{len(regs)} regions of {', '.join(classes)} written to {path}", "success")
-        return path
+        self._export_notify(f"{len(regs)} regions of {', '.join(classes)} written to {path.name} in {path.parent}",
+                            "success")
+        return str(path)

@@ -23,6 +23,7 @@ from astropy.io import fits
 from ..core.calibration import prior_shift_sigmoid
 from ..core.errors import BadInputError
 from ..core.weights import load_model
+from ..io.regions import MIN_REGION_AREA
 from .contaminant_classes import CLASSES, DEFAULT_PRIORS, DEFECTS, MAXIMASK
 from .inputs import as_image
 from .registry import IMAGE, Param, Task, register_task
@@ -147,12 +148,15 @@ class ContaminantDetection(Result):
 
         return write_hdus(path, self.to_hdus(product, thresholds), overwrite)
 
-    def to_regions(self, name=None, threshold=None, min_pixels=1):
+    def to_regions(self, name=None, threshold=None, min_pixels=1, min_area=MIN_REGION_AREA):
         """Contour polygons of class ``name`` above its threshold, or of every flagged
-        foreground class when ``name`` is None (sky coordinates when a WCS exists)."""
+        foreground class when ``name`` is None (sky coordinates when a WCS exists);
+        polygons under ``min_area`` pixels² (slivers around pixels barely above the
+        threshold) are dropped."""
         names = [name] if name is not None else [c for c in self.classes if c != self.taxonomy.background]
         thresholds = {c: self.thresholds[c] if threshold is None else threshold for c in names}
-        return _class_regions(((c, self[c]) for c in names), thresholds, self.wcs, self.taxonomy, min_pixels)
+        return _class_regions(((c, self[c]) for c in names), thresholds, self.wcs, self.taxonomy, min_pixels,
+                              min_area)
 
     def flagged_fractions(self, thresholds=None):
         """Fraction of pixels flagged per class."""
@@ -241,7 +245,7 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
 
 def write_contaminants(input, output, *, product="proba", regions=None, progress=False, hdu=None, plane=None,
                        priors=None, classes=None, model=MODEL, device=None, tile=512, batch_size=None, tta=1,
-                       callback=None):
+                       callback=None, region_min_area=MIN_REGION_AREA):
     """Contaminant ``product`` of every image HDU of the FITS file ``input`` (cubes plane by
     plane), computed and written to ``output`` tile by tile; returns the one-line summary.
 
@@ -251,7 +255,8 @@ def write_contaminants(input, output, *, product="proba", regions=None, progress
     memory-mapped float32 cube; ``masks`` (uint8) and ``bitmask`` (int16) are thresholded
     per tile, so the float cube never exists and memory stays at the input's map plus a
     band of tiles, whatever the frame size. ``regions`` writes the contours of every
-    flagged foreground class of the first image, read back from the written planes. The
+    flagged foreground class of the first image, read back from the written planes
+    (polygons under ``region_min_area`` pixels² dropped). The
     file appears only when complete (a failure, a Ctrl-C or a ``callback`` returning False
     leaves nothing); the other parameters are those of `detect_contaminants`.
 
@@ -285,7 +290,7 @@ def write_contaminants(input, output, *, product="proba", regions=None, progress
                            callback=callback) for k, (_, _, img) in enumerate(images, start=first)]
         if regions:
             wcs = images[0][2].wcs
-            write_regions(_written_regions(run, product, out, first, wcs), regions, wcs=wcs)
+            write_regions(_written_regions(run, product, out, first, wcs, region_min_area), regions, wcs=wcs)
     fractions = [dict(zip(run.classes, counts / img.data.size)) for counts, (_, _, img) in zip(flagged, images)]
     return f"{len(images)} image(s); flagged: " + "; ".join(_flagged_text(f, MAXIMASK) for f in fractions)
 
@@ -370,14 +375,15 @@ def _product_header(product, classes, priors, thresholds, header, wcs, card, tax
     return hdr, dtype
 
 
-def _class_regions(planes, thresholds, wcs, taxonomy, min_pixels=1):
+def _class_regions(planes, thresholds, wcs, taxonomy, min_pixels=1, min_area=MIN_REGION_AREA):
     """Contours of each ``(class, 2-D map)`` of ``planes`` at its class's threshold."""
     from regions import Regions
 
     from ..io.regions import probability_regions
 
     return Regions([r for c, plane in planes for r in probability_regions(
-        plane, thresholds[c], wcs=wcs, label=c, color=taxonomy.colours.get(c), min_pixels=min_pixels)])
+        plane, thresholds[c], wcs=wcs, label=c, color=taxonomy.colours.get(c), min_pixels=min_pixels,
+        min_area=min_area)])
 
 
 def _flagged_text(fractions, taxonomy):
@@ -466,7 +472,7 @@ def _stream(run, product, img, out, index, **predict):
     return tiles.flagged
 
 
-def _written_regions(run, product, out, index, wcs):
+def _written_regions(run, product, out, index, wcs, min_area):
     """Regions of every flagged foreground class, contoured from the planes written to HDU
     ``index`` of ``out`` one class at a time (each released once contoured)."""
     data = out.data[index]
@@ -482,7 +488,7 @@ def _written_regions(run, product, out, index, wcs):
             yield c, (data & bits[c]) != 0 if product == "bitmask" else data[run.classes.index(c)]
             out.release(index)
 
-    return _class_regions(planes(), thresholds, wcs, MAXIMASK)
+    return _class_regions(planes(), thresholds, wcs, MAXIMASK, min_area=min_area)
 
 
 TASK = register_task(Task(
