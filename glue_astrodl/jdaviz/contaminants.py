@@ -232,7 +232,6 @@ class DetectContaminants(TaskPlugin):
         except ValueError:
             self._export_notify(f"{self._plugin_name}: smallest region area must be a number, got {value!r}", "error")
         self.send_state("export_min_area")
-            self.send_state("export_min_area")
 
     def _export_notify(self, text, color):
         """Report an export under its button and in the snackbar; the run's summary stays."""
