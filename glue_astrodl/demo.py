@@ -13,8 +13,6 @@ frame) gets a table per class (true, flagged and recovered pixels, false flags),
 
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["run_demo"]
 
 #: A class the model recovers on less than this share of its true pixels is "missed".
@@ -49,16 +47,6 @@ def _products(task, result, outdir):
     kinds = task.products if len(task.products) > 1 else (None,)
     for kind in kinds:
         yield result.to_fits(Path(f"{stem}_{kind}.fits") if kind else stem.with_suffix(".fits"), kind)
-
-
-def _class_truth(result, frame):
-    """``{class: true mask}`` for the result's foreground classes when ``frame`` carries per-class
-    truth masks in the result's taxonomy order (a simulated `ContaminantTile`), else None."""
-    taxonomy, masks = getattr(result, "taxonomy", None), getattr(frame, "masks", None)
-    if taxonomy is None or masks is None or not hasattr(result, "masks") or len(masks) != len(taxonomy.classes):
-        return None
-    order = list(taxonomy.classes)
-    return {c: np.asarray(masks[order.index(c)], bool) for c in result.classes if c != taxonomy.background}
 
 
 def _class_scores(flags, truth):
@@ -139,17 +127,12 @@ def run_demo(outdir, size=1024, seed=1, progress=True):
         yield f"{task.label}: {result.summary()}"
         if hasattr(result, "truth_report"):
             yield f"{task.label}: {result.truth_report(frame)} (against the simulation's truth)"
-        truth = _class_truth(result, frame)
+        truth = result.truth_masks(frame) if hasattr(result, "truth_masks") else None
         if truth is not None:
             flags = {c: m for c, m in zip(result.classes, result.masks()) if c in truth}
             yield from _class_report(task.label, _class_scores(flags, truth), result.taxonomy, frame.image.shape)
         regions = outdir / f"demo_{task.name}.reg"
         write_regions(result.to_regions(), regions, wcs=result.wcs)
         yield f"{regions}: {task.label} regions"
-        if truth is not None:  # the flags beside the truth, in the same colours
-            from .io.quicklook import quicklook_contaminants
-
-            png = quicklook_contaminants(outdir / f"demo_{task.name}.png", frame.image, result, truth=truth)
-            yield f"{png}: quick look (flags over the image, beside the truth)"
-        elif hasattr(result, "quicklook"):
+        if hasattr(result, "quicklook"):  # beside the truth when the frame carries it
             yield f"{result.quicklook(outdir / f'demo_{task.name}.png', frame.image, frame)}: quick look"

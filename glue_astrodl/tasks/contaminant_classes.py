@@ -48,10 +48,11 @@ DEFAULT_PRIORS = {
 }
 
 # Display colours (hex, valid in ds9/CRTF and matplotlib), after the seed paper's scheme;
-# none is near white, so every swatch shows on a light or dark background.
+# none is near white or grey, so every swatch shows on a light or dark background and over
+# a grey-scale image.
 COLOURS = {
     "CR": "#e41a1c", "HCL": "#8c564b", "DCL": "#ffd92f", "HP": "#377eb8", "DP": "#4daf4a",
-    "P": "#40e0d0", "TRL": "#ff7f00", "FR": "#7f7f7f", "NEB": "#984ea3", "SAT": "#a65628",
+    "P": "#40e0d0", "TRL": "#ff7f00", "FR": "#c51b7d", "NEB": "#984ea3", "SAT": "#a65628",
     "SP": "#f781bf", "OV": "#66c2a5", "BBG": "#fdb462", "BG": "#000000",
 }
 

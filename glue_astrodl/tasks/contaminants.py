@@ -190,11 +190,21 @@ class ContaminantDetection(Result):
         auc = roc_auc(truth.ravel(), np.nan_to_num(self["CR"]).ravel())
         return f"cosmic rays: ROC AUC {auc:.4f}, CR flagged on {self.flagged_fractions()['CR']:.3%} of pixels"
 
+    def truth_masks(self, frame):
+        """``{class: true mask}`` of the computed foreground classes when ``frame`` carries
+        per-class truth masks in this taxonomy's order (a simulated `ContaminantTile`), else None."""
+        masks = getattr(frame, "masks", None)
+        if masks is None or len(masks) != len(self.taxonomy.classes):
+            return None
+        order = list(self.taxonomy.classes)
+        return {c: np.asarray(masks[order.index(c)], bool) for c in self.classes if c != self.taxonomy.background}
+
     def quicklook(self, path, image, frame=None):
-        """PNG: the image beside its flagged pixels coloured by class."""
+        """PNG: the flagged pixels over the image, beside the truth when ``frame`` (a
+        simulated frame) carries it, else beside the plain image."""
         from ..io.quicklook import quicklook_contaminants
 
-        return quicklook_contaminants(path, image, self)
+        return quicklook_contaminants(path, image, self, truth=self.truth_masks(frame))
 
 
 def default_thresholds(card, priors):
