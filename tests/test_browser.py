@@ -9,6 +9,7 @@ directory; with ``ASTRODL_UPDATE_SCREENSHOTS=1`` they replace the ones in ``docs
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -137,10 +138,17 @@ def test_detect_contaminants_and_sources_in_chromium(served_frame):
                     row.locator(".mdi-checkbox-marked" if name in KEEP else ".mdi-checkbox-blank-outline").wait_for()
             status = _run(panel)
             assert f"added {len(KEEP) + 1} layers" in status, status
+            panel.get_by_role("button", name="Export regions").click()
+            export = panel.locator(".astrodl-export-status")
+            export.wait_for(timeout=60_000)
+            assert f"written to raw_PRIMARY_1_contaminants.reg in {out}" in export.inner_text()
+            assert panel.locator(".astrodl-status").inner_text() == status  # the run's summary stays
             _screenshot(page, out, "detect_contaminants.png")
             layers = _layer_list(page)
             layers.get_by_text(f"{label} contaminant bitmask", exact=True).wait_for(timeout=60_000)
             assert layers.get_by_text(f"{label} contaminant bitmask", exact=True).is_visible()
+            long_names = rf"{re.escape(label)} ({'|'.join(KEEP)}): [a-z]"  # subsets named e.g. "... CR: cosmic rays"
+            assert re.search(long_names, layers.inner_text()), layers.inner_text()
             _screenshot(page, out, "detect_contaminants_layers.png")
             page.keyboard.press("Escape")
             page.locator(".v-expansion-panel-header", has_text="Detect Contaminants").first.click()  # fold it
@@ -148,6 +156,7 @@ def test_detect_contaminants_and_sources_in_chromium(served_frame):
             panel = _open_plugin(page, "Detect Sources")
             status = _run(panel)
             assert "sources at S/N >= 5" in status, status
+            assert not page.get_by_text("Failed to add").count()  # no error snackbar beside the markers
             layers = _layer_list(page)
             layers.get_by_text(f"{label} sources", exact=True).wait_for(timeout=60_000)
             _screenshot(page, out, "detect_sources.png")
