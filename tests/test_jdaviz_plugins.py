@@ -26,7 +26,8 @@ from glue_astrodl.tasks.contaminant_classes import CLASSES, COLOURS, MAXIMASK
 from glue_astrodl.tasks.contaminants import default_thresholds, detect_contaminants
 from glue_astrodl.tasks.registry import BANDS_CATALOGUE, IMAGE, Param, Task, positive, \
     register_task, tasks
-from glue_astrodl.tasks.results import MASK, CatalogueColumns, Layer, Result, SubsetSpec
+from glue_astrodl.core.taxonomy import Taxonomy
+from glue_astrodl.tasks.results import BITMASK, MASK, CatalogueColumns, Layer, Result, SubsetSpec
 from glue_astrodl.tasks.sources import detect_sources
 
 CLASSES_RUN = ["CR", "HCL", "TRL", "SAT", "OV", "BBG"]  # a few classes keep the tests quick
@@ -447,14 +448,19 @@ def test_deprecated_imviz_gets_the_plugins_with_add_to_tray(raw_fits):
     assert "raw P(CR)" in imviz.app.data_collection
 
 
+TOY_FLAGS = Taxonomy(("HIGH", "LOW", "OK"), {"HIGH": "above", "LOW": "below", "OK": "neither"},
+                     {"HIGH": "#ff00ff", "LOW": "#00ffff", "OK": "#000000"}, {}, background="OK")
+
+
 class ToyResult(Result):
-    """Pixels above a level: a visible mask layer and a subset."""
+    """Pixels above a level: a bit-mask layer (first, hidden), a visible mask layer and a subset."""
 
     def __init__(self, mask, level):
         self.mask, self.level = mask, level
 
     def layers(self):
-        return [Layer("mask", self.mask.astype(np.uint8), MASK, visible=True)]
+        return [Layer("flags", self.mask.astype(np.int16), BITMASK, taxonomy=TOY_FLAGS),
+                Layer("mask", self.mask.astype(np.uint8), MASK, visible=True)]
 
     def subsets(self):
         return [SubsetSpec("above", self.mask, "#ff00ff")]
@@ -528,11 +534,17 @@ def test_a_generated_plugin_gets_controls_from_the_params_and_shows_its_results(
 
     expected = toy_threshold(image_input(s.dc["raw"]), level=2.0, side="below")
     assert plg.result.level == 2.0 and plg.side == "below" and expected.mask.any()
-    assert re.fullmatch(rf"raw: {re.escape(expected.summary())}; added 1 layer, 1 subset \(\d+\.\d s\)",
+    assert re.fullmatch(rf"raw: {re.escape(expected.summary())}; added 2 layers, 1 subset \(\d+\.\d s\)",
                         s.messages[-1][1]), s.messages[-1][1]
     layer = s.dc["raw mask"]
     np.testing.assert_array_equal(layer.get_component(layer.main_components[0]).data, expected.mask)
-    assert layer in [a.layer for a in s.japp.get_viewer("Image").layers]  # Layer.visible: shown
+    viewer = s.japp.get_viewer("Image")
+    assert layer in [a.layer for a in viewer.layers] and "raw mask" in viewer.data_menu.data_labels_visible
+    # a bit-mask layer is known by its kind, wherever it comes among the layers: a hidden
+    # data-quality layer of the image, offered as a mask to the tasks that take one
+    assert "raw flags" in viewer.data_menu.data_labels_loaded and "raw flags" not in viewer.data_menu.data_labels_visible
+    assert s.japp._data_associations["raw flags"]["parent"] == "raw"
+    assert "raw flags" in s.plugin("Detect Sources").mask.choices
     group = s.dc.subset_groups[[g.label for g in s.dc.subset_groups].index("raw above")]
     assert group.style.color == "#ff00ff"
     assert np.array_equal(s.subset_mask("raw above"), expected.mask)
