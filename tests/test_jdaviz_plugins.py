@@ -19,14 +19,13 @@ from astropy.io import fits
 from regions import Regions
 
 from glue_astrodl.core.errors import BadInputError
+from glue_astrodl.core.taxonomy import Taxonomy
+from glue_astrodl.io.regions import MIN_REGION_AREA
 from glue_astrodl.jdaviz import _compat, plugins, register
 from glue_astrodl.products import SUBSET_FLOOR, data_table, image_input
-from glue_astrodl.io.regions import MIN_REGION_AREA
 from glue_astrodl.tasks.contaminant_classes import CLASSES, COLOURS, MAXIMASK
 from glue_astrodl.tasks.contaminants import default_thresholds, detect_contaminants
-from glue_astrodl.tasks.registry import BANDS_CATALOGUE, IMAGE, Param, Task, positive, \
-    register_task, tasks
-from glue_astrodl.core.taxonomy import Taxonomy
+from glue_astrodl.tasks.registry import BANDS_CATALOGUE, IMAGE, Param, Task, positive, register_task, tasks
 from glue_astrodl.tasks.results import BITMASK, MASK, CatalogueColumns, Layer, Result, SubsetSpec
 from glue_astrodl.tasks.sources import detect_sources
 
