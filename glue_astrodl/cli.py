@@ -1,12 +1,14 @@
 """The ``astrodl`` command line.
 
 Exit codes: 0 success, 1 failure, 2 bad input. Errors are one line on stderr; ``--debug``
-shows the traceback.
+prints the traceback above it (the exit code stays the same).
 """
 
 import argparse
 import glob
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 from .core.errors import BadInputError
@@ -82,6 +84,10 @@ def cmd_task(args):
 
     task = get_task(args.task)
     params = _task_params(task, args)
+    if args.device and args.scheduler is None:  # refused once, before any file is read or cluster started
+        from .core.device import resolve_device
+
+        resolve_device(args.device)
     product = getattr(args, "product", None)
     tag = task.output_tag if product in (None, task.products[0]) else product
     inputs = _expand(args.images)
@@ -104,6 +110,8 @@ def cmd_task(args):
             if not args.quiet:
                 print(f"{res.output}: {res.status}" + (f" ({res.message})" if res.message else ""))
         else:
+            if args.debug and res.traceback:
+                print(res.traceback.rstrip(), file=sys.stderr)
             print(f"astrodl: error: {res.message}", file=sys.stderr)
     statuses = {r.status for r in results}
     return 1 if "failed" in statuses else 2 if "bad-input" in statuses else 0
@@ -112,11 +120,16 @@ def cmd_task(args):
 def cmd_models(args):
     from .core.weights import list_models
 
-    cards = list_models()
+    with warnings.catch_warnings(record=True) as skipped:
+        warnings.simplefilter("always")
+        cards = list_models()
+    for warning in skipped:  # an unreadable card: one line, the others are still listed
+        print(f"astrodl: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
     if not cards:
         print("no models installed (shipped models live in glue_astrodl/weights; add your own with ASTRODL_WEIGHTS_PATH)")
     for card in cards:
-        print(f"{card.name} {card.version} (task {card.get('task', '?')}): {card.get('description', '')}")
+        description = f": {card.get('description')}" if card.get("description") else ""
+        print(f"{card.name} {card.version} (task {card.get('task', '?')}){description}")
         print(f"  architecture {card.architecture}, outputs {', '.join(card.outputs)}")
         print(f"  sha256 {card.weights_sha256}  card {card.path}")
         for key, value in (card.get("metrics") or {}).items():
@@ -222,16 +235,18 @@ def main(argv=None):
         return args.func(args)
     except BadInputError as err:
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"astrodl: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("astrodl: interrupted", file=sys.stderr)
         return 1
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 -- the last resort: one line and exit 1, the traceback with --debug
         if args.debug:
-            raise
-        print(f"astrodl: failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} (rerun with --debug for details)", file=sys.stderr)
+            traceback.print_exc()
+        first = str(err).splitlines()[0] if str(err).strip() else ""
+        hint = "" if args.debug else " (rerun with --debug for details)"
+        print(f"astrodl: failed: {type(err).__name__}: {first}{hint}", file=sys.stderr)
         return 1
 
 

@@ -4,9 +4,12 @@ A LocalCluster is started by default (one single-threaded-task worker process pe
 torch threads split between them); pass a scheduler address to use an existing cluster.
 Every job writes its outputs atomically, so a job that is killed half-way leaves nothing
 behind; outputs that already exist are skipped, so re-running a batch finishes it. A job
-that fails is reported and the others carry on.
+that fails is reported and the others carry on, also when it kills the worker running it
+(a crash in compiled code, memory exhausted): Dask retries it on other workers
+(``distributed.scheduler.allowed-failures`` times) and it is then reported as failed.
 """
 
+import logging
 import os
 import traceback
 from dataclasses import dataclass
@@ -69,6 +72,7 @@ class JobResult:
     output: str
     status: str  # 'done', 'skipped', 'bad-input' or 'failed'
     message: str = ""
+    traceback: str = ""  # of the error, for 'bad-input' and 'failed' (``astrodl --debug`` shows it)
 
 
 def run_job(job, overwrite=False, threads=None):
@@ -100,16 +104,41 @@ def run_job(job, overwrite=False, threads=None):
         return JobResult(job.input, job.output, "done", message)
     except BadInputError as err:
         text = str(err)
-        return JobResult(job.input, job.output, "bad-input", text if job.input in text else f"{job.input}: {text}")
+        return JobResult(job.input, job.output, "bad-input", text if job.input in text else f"{job.input}: {text}",
+                         traceback.format_exc())
     except Exception as err:  # reported per file; the batch goes on
-        last = traceback.format_exception_only(type(err), err)[-1].strip()
-        return JobResult(job.input, job.output, "failed", f"{job.input}: {last}",)
+        return JobResult(job.input, job.output, "failed", f"{job.input}: {_first_line(err)}", traceback.format_exc())
+
+
+def _first_line(err):
+    """``"Type: first line of the message"``: what a user reads of an unexpected error."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def _lost(job, err):
+    """The `JobResult` of a job whose future raised ``err`` (the job itself never raises):
+    its worker died each time it was run, or the cluster failed. The temporaries its killed
+    writers left are removed (no worker runs it any more)."""
+    from distributed import KilledWorker
+
+    for owned in (job.output, job.kwargs.get("regions")):
+        if owned:
+            remove_stale_parts(owned)
+    if isinstance(err, KilledWorker):
+        text = (f"every Dask worker that ran it died ({err.allowed_failures + 1} tries: a crash, or memory "
+                "exhausted); no output written")
+    else:
+        text = _first_line(err)
+    return JobResult(job.input, job.output, "failed", f"{job.input}: {text}", "".join(traceback.format_exception(err)))
 
 
 def run_batch(jobs, *, scheduler=None, n_workers=None, overwrite=False, progress=True, desc="files"):
     """Run ``jobs`` (a list of `Job`) and return their `JobResult` in input order.
 
-    A single job without ``scheduler`` runs in this process (no cluster start-up).
+    A single job without ``scheduler`` runs in this process (no cluster start-up); jobs whose
+    output exists are skipped here, without a cluster (unless ``overwrite``). A job whose
+    workers all died is 'failed', with a one-line message naming its input.
 
     Examples
     --------
@@ -126,30 +155,43 @@ def run_batch(jobs, *, scheduler=None, n_workers=None, overwrite=False, progress
     jobs = list(jobs)
     if len(jobs) == 1 and scheduler is None:
         return [run_job(jobs[0], overwrite)]
+    results = [None] * len(jobs)
+    if not overwrite:  # finished earlier: no cluster needed for them
+        for i, job in enumerate(jobs):
+            if Path(job.output).exists():
+                results[i] = run_job(job)  # 'skipped', and stale temporaries removed
+    todo = [i for i, r in enumerate(results) if r is None]
+    if not todo:
+        return results
     from dask.distributed import Client, LocalCluster, as_completed
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cluster = None
     if scheduler is None:
-        n_workers = max(1, min(n_workers or cores, len(jobs)))
+        n_workers = max(1, min(n_workers or cores, len(todo)))
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=None, silence_logs=logging.CRITICAL)  # failures are reported per file
         threads = max(1, cores // n_workers)
     else:
         threads = None  # a real cluster's workers are configured by their owner
     client = Client(cluster if cluster is not None else scheduler)
     try:
-        futures = [client.submit(run_job, job, overwrite, threads, pure=False, key=f"astrodl-{i}-{Path(job.input).name}")
-                   for i, job in enumerate(jobs)]
-        index = {f.key: i for i, f in enumerate(futures)}
-        results = [None] * len(jobs)
-        with tqdm(total=len(jobs), desc=desc, unit="file", disable=not progress) as bar:
-            for future in as_completed(futures):
-                i = index[future.key]
-                try:
-                    results[i] = future.result()
-                except Exception as err:  # e.g. a worker died too often while running it
-                    results[i] = JobResult(jobs[i].input, jobs[i].output, "failed", f"{jobs[i].input}: {err}")
+        futures = {client.submit(run_job, jobs[i], overwrite, threads, pure=False,
+                                 key=f"astrodl-{i}-{Path(jobs[i].input).name}"): i for i in todo}
+        with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="file", disable=not progress) as bar:
+            # Each result is fetched as soon as its job ends, then released, so that a worker
+            # dying later does not make Dask run the finished job again.
+            for future, result in as_completed(futures, with_results=True, raise_errors=False):
+                i = futures[future]
+                if future.status == "error":  # e.g. a worker died too often while running it
+                    result = _lost(jobs[i], future.exception())
+                elif future.status != "finished":  # cancelled: ``result`` is the CancelledError
+                    result = _lost(jobs[i], result)
+                elif result.status == "skipped":  # its output did not exist when the batch started
+                    result = JobResult(result.input, result.output, "done", "written during this run; its summary "
+                                       "was lost (its worker died after finishing it)")
+                results[i] = result
+                future.release()
                 bar.update()
         return results
     finally:
