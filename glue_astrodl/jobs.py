@@ -7,7 +7,7 @@ finished.
 
 from pathlib import Path
 
-__all__ = ["task_job", "default_output"]
+__all__ = ["default_output", "task_job"]
 
 _SUFFIXES = (".fits.fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits", ".fit", ".fts", ".fz", ".gz", ".ecsv", ".csv")
 

@@ -10,13 +10,13 @@ import torch
 from astropy.io import fits
 from conftest import noise_image, run_cli, write_fits
 
+from glue_astrodl import detect_contaminants
 from glue_astrodl.core.calibration import prior_shift_sigmoid
 from glue_astrodl.core.errors import BadInputError
-from glue_astrodl.tasks.contaminant_classes import BITS, CLASSES, DEFAULT_PRIORS
 from glue_astrodl.core.weights import save_model
-from glue_astrodl.models.registry import ARCHITECTURES
 from glue_astrodl.models.contaminant_net import ContaminantNet
-from glue_astrodl import detect_contaminants
+from glue_astrodl.models.registry import ARCHITECTURES
+from glue_astrodl.tasks.contaminant_classes import BITS, CLASSES, DEFAULT_PRIORS
 from glue_astrodl.tasks.contaminants import parse_priors
 
 
@@ -65,7 +65,7 @@ def test_card_calibration_is_applied_before_the_prior_shift(tiny_model, tmp_path
                               priors={"CR": 1e-3}, tile=64)
     plain = detect_contaminants(img, model=path, classes=["CR", "TRL"], priors={"CR": 1e-3}, tile=64)
     assert calibrated.get("calibration") == {"CR": [2.0, -1.0]}
-    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    logit = lambda p: np.log(p / (1 - p))
     raw = prior_shift_sigmoid(plain["CR"].astype(np.float64), 1e-3, 0.1)  # back to the network's output
     expected = prior_shift_sigmoid(1 / (1 + np.exp(-(2.0 * logit(raw) - 1.0))), 0.1, 1e-3)
     np.testing.assert_allclose(res["CR"], expected, rtol=1e-3, atol=1e-6)
@@ -134,7 +134,7 @@ def test_test_time_augmentation_averages_the_symmetric_views(tiny_model):
     the rotated probabilities, which the bare network does not."""
     path, _ = tiny_model
     img, turned = noise_image((128, 128)), np.rot90(noise_image((128, 128))).copy()
-    run = lambda image, n: detect_contaminants(image, model=path, classes=["CR"], priors={"CR": 0.1}, tile=128, tta=n)  # noqa: E731
+    run = lambda image, n: detect_contaminants(image, model=path, classes=["CR"], priors={"CR": 0.1}, tile=128, tta=n)
     tta, plain = run(img, 8), run(img, 1)
     np.testing.assert_allclose(run(turned, 8)["CR"], np.rot90(tta["CR"]), atol=1e-5)
     assert np.abs(run(turned, 1)["CR"] - np.rot90(plain["CR"])).max() > 1e-2

@@ -17,7 +17,12 @@ from glue_astrodl.core.weights import (
     save_model,
     weights_dirs,
 )
-from glue_astrodl.models.registry import ARCHITECTURES, architectures, get_architecture, register_architecture
+from glue_astrodl.models.registry import (
+    ARCHITECTURES,
+    architectures,
+    get_architecture,
+    register_architecture,
+)
 
 ARCH = "test-tinyconv"
 

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from ..core.atomic import remove_stale_parts
 from .errors import BadInputError
 
-__all__ = ["Job", "JobResult", "run_job", "run_batch"]
+__all__ = ["Job", "JobResult", "run_batch", "run_job"]
 
 
 @dataclass

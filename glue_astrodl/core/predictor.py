@@ -24,7 +24,7 @@ import numpy as np
 from .errors import BadInputError
 from .normalise import NORMALISERS
 
-__all__ = ["CALIBRATION_KINDS", "TASK_KEYS", "check_card", "fit_normaliser", "Predictor"]
+__all__ = ["CALIBRATION_KINDS", "TASK_KEYS", "Predictor", "check_card", "fit_normaliser"]
 
 CALIBRATION_KINDS = ("platt", "none")
 INFERENCE_KEYS = ("task", "outputs", "normaliser", "calibration_kind", "receptive_field_overlap")

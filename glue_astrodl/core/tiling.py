@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .device import autocast, resolve_device
 from .errors import Cancelled
 
-__all__ = ["tile_windows", "tiled_inference", "Cancelled"]
+__all__ = ["Cancelled", "tile_windows", "tiled_inference"]
 
 
 def _axis(n, tile, overlap):

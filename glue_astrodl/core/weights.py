@@ -35,20 +35,20 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.core.atomic import atomic_path
+from glue_astrodl.core.errors import BadInputError
 
 __all__ = [
-    "REQUIRED_KEYS",
-    "RECOMMENDED_KEYS",
     "ENV_VAR",
+    "RECOMMENDED_KEYS",
+    "REQUIRED_KEYS",
     "ModelCard",
-    "weights_dirs",
-    "list_models",
-    "find_model",
     "file_sha256",
+    "find_model",
+    "list_models",
     "load_model",
     "save_model",
+    "weights_dirs",
 ]
 
 ENV_VAR = "ASTRODL_WEIGHTS_PATH"
@@ -431,7 +431,7 @@ def save_model(model, path, card, architectures=None):
     data = dict(card.data if isinstance(card, ModelCard) else card)
     if "architecture" not in data:
         data["architecture"] = next((n for n, c in (architectures or {}).items() if c is type(model)), None)
-    data.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    data.setdefault("created", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     data["weights_sha256"] = "0" * 64  # placeholder for validation; replaced below
     _validate(data, card_path)
     try:
@@ -454,8 +454,7 @@ def save_model(model, path, card, architectures=None):
     with atomic_path(weights_path) as tmp:
         safetensors.torch.save_file(state, str(tmp), metadata=metadata)
         data["weights_sha256"] = file_sha256(tmp)
-    with atomic_path(card_path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, sort_keys=True, indent=2)
-            fh.write("\n")
+    with atomic_path(card_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, sort_keys=True, indent=2)
+        fh.write("\n")
     return ModelCard(data, card_path, weights_path)
