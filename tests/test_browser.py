@@ -50,6 +50,7 @@ def served_frame(tmp_path):
 
     _require_browser()
     frame = simulate_contaminant_frame((160, 160), seed=2)
+    frame.header["FWHM"] = frame.meta["fwhm"]  # no unsaturated star here to measure it on
     fits.PrimaryHDU(frame.image, frame.header).writeto(tmp_path / "raw.fits")
     port = _free_port()
     env = dict(os.environ, SOLARA_TELEMETRY_MIXPANEL_ENABLE="false")

@@ -273,6 +273,7 @@ def test_viewer_tools_run_on_the_active_image(raw_frame):
     assert np.array_equal(out["bitmask"], expected.bitmask())
 
     sources = viewer.toolbar.tools["astrodl:sources"]
+    data.meta["FWHM"] = raw_frame.meta["fwhm"]  # no unsaturated star here to measure it on
     sources.activate()
     assert sources.wait(300) and sources.message.startswith("Detect Sources: raw: "), sources.message
     cat = dc["raw sources catalogue"]

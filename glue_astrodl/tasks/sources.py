@@ -67,7 +67,7 @@ class SourceDetection(Result):
     def summary(self):
         masked = f", {int((self.table['flag'] & FLAG_MASKED > 0).sum())} near masked pixels" if "flag" in \
             self.table.colnames and self.meta.get("n_masked") else ""
-        note = f"; {self.meta['wcs_note']}" if self.meta.get("wcs_note") else ""
+        note = "".join(f"; {self.meta[k]}" for k in ("fwhm_note", "wcs_note") if self.meta.get(k))
         return (f"{len(self.table)} sources at S/N >= {self.meta['threshold']:g} (FWHM {self.fwhm:.2f} px)"
                 f"{masked}{note}")
 
@@ -238,7 +238,8 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
     img = as_image(image, header, wcs, hdu=hdu, plane=plane)
     flags = resolve_mask(img, mask, device=device)
     mesh = estimate_background(img.data if flags is None else MaskedRows(img.data, flags), box=box)
-    kernel, fwhm = image_psf(img, fwhm, psf, profile, beta, lambda: mesh)
+    fwhm_notes = []  # the FWHM estimate's doubts, for the summary
+    kernel, fwhm = image_psf(img, fwhm, psf, profile, beta, lambda: mesh, notes=fwhm_notes)
 
     def weighted(tile, window):
         bkg, rms = mesh.window(*window)
@@ -292,7 +293,7 @@ def detect_sources(image, header=None, wcs=None, *, fwhm=None, psf=None, profile
                 prior=float(posterior.prior), pi0=float(posterior.pi0), n_missing=mesh.n_missing,
                 n_masked=int(flags.sum()) if flags is not None else 0,
                 background=float(np.median(mesh.background)), noise=mesh.global_rms,
-                wcs_note=img.wcs_problem or "", source=img.name)
+                fwhm_note="; ".join(fwhm_notes), wcs_note=img.wcs_problem or "", source=img.name)
     table.meta.update(meta)
     return SourceDetection(sig, prob, table, img.header, img.wcs, kernel, float(fwhm), meta)
 
