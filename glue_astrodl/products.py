@@ -22,8 +22,8 @@ from glue.core.subset import MaskSubsetState
 
 from .io.fits import ImageData, product_header
 
-__all__ = ["ICONS", "SUBSET_FLOOR", "icon", "image_header", "image_input", "data_table", "layer_hdus", "one_line",
-           "PixelMaskSubsetState", "set_mask_subsets", "add_columns"]
+__all__ = ["ICONS", "SUBSET_FLOOR", "SUBSET_VEIL", "icon", "image_header", "image_input", "data_table",
+           "layer_hdus", "one_line", "PixelMaskSubsetState", "set_mask_subsets", "add_columns"]
 
 #: Toolbar icons (``<task>.svg``; ``task.svg`` for tasks without their own).
 ICONS = Path(__file__).parent / "icons"
@@ -33,6 +33,10 @@ ICONS = Path(__file__).parent / "icons"
 #: pixels stay in the layers and files): classes flagged on a handful of pixels would
 #: otherwise each add a legend entry and a layer per dataset.
 SUBSET_FLOOR = 1e-4
+
+#: A new subset covering more than this fraction of an image starts hidden in the viewers:
+#: drawn, it would veil the image (the flagged fraction is in the summary).
+SUBSET_VEIL = 0.5
 
 
 def icon(task_name):

@@ -22,7 +22,7 @@ from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.core.taxonomy import Taxonomy
 from glue_astrodl.io.regions import MIN_REGION_AREA
 from glue_astrodl.jdaviz import _compat, plugins, register
-from glue_astrodl.products import SUBSET_FLOOR, data_table, image_input
+from glue_astrodl.products import SUBSET_FLOOR, SUBSET_VEIL, data_table, image_input
 from glue_astrodl.tasks.contaminant_classes import CLASSES, COLOURS, MAXIMASK
 from glue_astrodl.tasks.contaminants import default_thresholds, detect_contaminants
 from glue_astrodl.tasks.registry import BANDS_CATALOGUE, IMAGE, Param, Task, positive, register_task, tasks
@@ -162,9 +162,10 @@ def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
     assert "raw contaminant bitmask" in menu.data_labels_loaded
     assert set(menu.data_labels_visible) == {"raw"}
     assert not any(label.startswith("raw P(") for label in menu.data_labels_loaded)
-    subset_layers = [lyr for lyr in s.japp.get_viewer("Image").layers if lyr.layer.label in
-                     {f"raw {MAXIMASK.label(c)}" for c in shown}]
-    assert subset_layers and all(lyr.visible for lyr in subset_layers if lyr.layer.data.label == "raw")
+    on_image = {lyr.layer.label: lyr.visible for lyr in s.japp.get_viewer("Image").layers
+                if lyr.layer.data.label == "raw" and lyr.layer is not lyr.layer.data}
+    assert on_image == {f"raw {MAXIMASK.label(c)}": m.mean() <= SUBSET_VEIL for c, m in shown.items()}
+    assert any(m.mean() > SUBSET_VEIL for m in shown.values())  # one covers most of the frame: it starts hidden
 
     dq = s.plugin("Data Quality")._obj  # jdaviz's own plugin decodes our bits, in the legend's colours
     assert dq.irrelevant_msg == "" and dq.dq_layer_selected == "raw contaminant bitmask"
@@ -247,7 +248,8 @@ def test_export_regions_round_trips(raw_fits, tmp_path, fmt):
     np.testing.assert_allclose(first.vertices.x[: len(ref.vertices.x)], ref.vertices.x, atol=1e-4)
     assert s.messages[-1][0] == "success"
     obj = plg._obj  # the export says where it wrote, under its button; the run's summary stays
-    assert obj.export_status == f"{len(back)} regions of {', '.join(flagged)} written to {Path(path).name} in {tmp_path}"
+    written = f"{len(back)} regions of {', '.join(flagged)} written to {Path(path).name} in {tmp_path}"
+    assert obj.export_status == written
     assert obj.run_status.startswith(f"raw: {result.summary()}")
     with pytest.raises(BadInputError):
         plg.export_regions(classes=["DP"])  # not computed by this run
@@ -398,6 +400,37 @@ def test_sources_on_an_image_without_a_flux_unit_keep_the_subsets_the_user_hid(r
     assert layers[kept]["raw"] and layers[kept]["raw sources"]
 
 
+M51 = Path(__file__).parent / "data" / "m51_iraf_dev_pix.fits.gz"  # a real frame filled by a spiral galaxy
+
+
+def test_default_runs_on_a_real_galaxy_frame_leave_the_galaxy_in_view():
+    """What a new user meets on M51 (IRAF's dev$pix, see tests/data/README.md): Detect
+    Contaminants draws no subset over most of the frame, and Detect Sources finds the stars
+    with a sensible FWHM and no error snackbar."""
+    s = Session(M51)
+    label = s.dc[0].label
+    viewer = s.japp.get_viewer("Image")
+    result = s.plugin("Detect Contaminants").run()
+    assert set(viewer.data_menu.data_labels_visible) == {label}  # the image alone, no bit-mask
+    fractions = result.flagged_fractions()
+    shown = {}
+    for lyr in viewer.layers:
+        if lyr.layer.data.label == label and lyr.layer is not lyr.layer.data and lyr.visible:
+            shown[lyr.layer.label] = lyr.layer.to_mask()
+    veiled = np.any(list(shown.values()), axis=0).mean() if shown else 0.0
+    assert veiled <= SUBSET_VEIL, (veiled, sorted(shown))  # at least half the galaxy is seen as it is
+    groups = {g.label for g in s.dc.subset_groups}
+    for name, fraction in fractions.items():
+        subset = f"{label} {MAXIMASK.label(name)}"
+        assert (subset in groups) == (name != "BG" and fraction >= SUBSET_FLOOR), name
+        if fraction > SUBSET_VEIL and name != "BG":  # made, but hidden: the summary names it
+            assert subset not in shown and MAXIMASK.label(name) in s.messages[-1][1]
+
+    sources = s.plugin("Detect Sources").run()
+    assert s.errors() == [], s.errors()
+    assert sources.fwhm == pytest.approx(2.5, rel=0.15) and len(sources.table) > 100
+
+
 def test_choosing_an_image_reads_none_of_its_pixels(raw_fits, stars_fits, monkeypatch):
     """The plugins' controls follow the chosen image from its header alone (the FWHM hint)."""
     from glue.core.data import Data
@@ -541,7 +574,8 @@ def test_a_generated_plugin_gets_controls_from_the_params_and_shows_its_results(
     assert layer in [a.layer for a in viewer.layers] and "raw mask" in viewer.data_menu.data_labels_visible
     # a bit-mask layer is known by its kind, wherever it comes among the layers: a hidden
     # data-quality layer of the image, offered as a mask to the tasks that take one
-    assert "raw flags" in viewer.data_menu.data_labels_loaded and "raw flags" not in viewer.data_menu.data_labels_visible
+    menu = viewer.data_menu
+    assert "raw flags" in menu.data_labels_loaded and "raw flags" not in menu.data_labels_visible
     assert s.japp._data_associations["raw flags"]["parent"] == "raw"
     assert "raw flags" in s.plugin("Detect Sources").mask.choices
     group = s.dc.subset_groups[[g.label for g in s.dc.subset_groups].index("raw above")]

@@ -12,8 +12,9 @@ label of the input image):
   from the layer's taxonomy, as in the legend;
 * subsets: one subset ``<image> <name>`` per `SubsetSpec` covering at least
   `~glue_astrodl.products.SUBSET_FLOOR` of the image, in its colour, which also selects
-  the catalogue rows lying on it; a re-run updates them and empties those of the previous
-  run that it no longer has. Subsets the user hid stay hidden;
+  the catalogue rows lying on it; one covering more than `~glue_astrodl.products.SUBSET_VEIL`
+  of the image starts hidden (it would veil the image). A re-run updates them and empties
+  those of the previous run that it no longer has. Subsets the user hid stay hidden;
 * new rows (a source list): the catalogue ``<image> <task>`` through jdaviz's Catalog
   importer, linked to the image and drawn as markers in the image's viewers;
 * new columns: components added to the input catalogue itself (with their units), shown
@@ -27,7 +28,7 @@ from astropy.nddata import NDData
 from glue.core.subset import Subset
 
 from ..io.fits import celestial_wcs
-from ..products import SUBSET_FLOOR, add_columns, layer_hdus, set_mask_subsets
+from ..products import SUBSET_FLOOR, SUBSET_VEIL, add_columns, layer_hdus, set_mask_subsets
 from ..tasks.results import BITMASK
 from ._compat import helper, mark_extname, plugin_object
 
@@ -141,15 +142,27 @@ def _add_layers(plugin, image, result, layers):
 
 def _add_subsets(app, image, specs, previous):
     """Subsets of ``specs`` covering at least `SUBSET_FLOOR` of ``image``; those named in
-    ``previous`` but not made now are emptied. Returns the names made and a description."""
+    ``previous`` but not made now are emptied. A new subset covering more than
+    `SUBSET_VEIL` of the image starts hidden: drawn, it would veil the image. Returns the
+    names made and a description."""
+    prefix = f"{image.label} "
     masks = {name: np.zeros(image.shape, bool) for name in previous}
     masks.update({s.name: s.mask for s in specs})
+    existing = {g.label for g in app.data_collection.subset_groups}
     groups = set_mask_subsets(app.data_collection, image, masks, {s.name: s.colour for s in specs if s.colour},
-                              prefix=f"{image.label} ", min_fraction=SUBSET_FLOOR)
-    made = {g.label.removeprefix(f"{image.label} ") for g in groups} & {s.name for s in specs}
+                              prefix=prefix, min_fraction=SUBSET_FLOOR)
+    made = {g.label.removeprefix(prefix) for g in groups} & {s.name for s in specs}
     text = f"{len(made)} subset{'s' * (len(made) != 1)}"
     if len(made) < len(specs):
         text += f" (none for {len(specs) - len(made)} under {SUBSET_FLOOR:.2%} of the pixels)"
+    veils = [g.label for g in groups
+             if g.label not in existing and masks[g.label.removeprefix(prefix)].mean() > SUBSET_VEIL]
+    for ref in viewers_showing(app, image.label):
+        for label in veils:
+            app.get_viewer(ref).data_menu.set_layer_visibility(label, False)
+    if veils:
+        names = ", ".join(label.removeprefix(prefix) for label in veils)
+        text += f"; hidden, on over {SUBSET_VEIL:.0%} of the pixels: {names}"
     return made, text
 
 
