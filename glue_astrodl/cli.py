@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from .core.errors import BadInputError
+from .io.regions import MIN_REGION_AREA
 
 __all__ = ["main"]
 
@@ -99,9 +100,12 @@ def cmd_task(args):
         stems = inputs
     outputs = _outputs(stems, args.output, tag, _output_suffix(task, args))
     regions = _regions_paths(inputs, outputs, args.regions)
+    if not args.region_min_area >= 0:
+        raise BadInputError(f"--region-min-area must be >= 0 pixels², got {args.region_min_area}")
     single = len(inputs) == 1 and args.scheduler is None
     job = functools.partial(task_job, task.name)
-    jobs = [Job(job, str(i), str(o), dict(params, product=product, regions=r, progress=single and not args.quiet))
+    jobs = [Job(job, str(i), str(o), dict(params, product=product, regions=r, region_min_area=args.region_min_area,
+                                          progress=single and not args.quiet))
             for i, o, r in zip(inputs, outputs, regions)]
     results = run_batch(jobs, scheduler=args.scheduler, n_workers=args.workers, overwrite=args.overwrite,
                         progress=not args.quiet and not single, desc=task.name)
@@ -179,6 +183,9 @@ def _batch_options(p, task):
     p.add_argument("--hdu", help="HDU index or EXTNAME (default: first image HDU)")
     p.add_argument("--plane", type=int, help="plane of a data cube")
     p.add_argument("--regions", help="regions file (.reg ds9, .crtf, .fits), or an extension for one per input")
+    p.add_argument("--region-min-area", type=float, default=MIN_REGION_AREA, metavar="PX2",
+                   help=f"drop region polygons smaller than this, in pixels² (default {MIN_REGION_AREA}: slivers "
+                   "around pixels barely above the threshold)")
     p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     p.add_argument("--workers", type=int, help="local Dask workers (default: one per core)")
     p.add_argument("--overwrite", action="store_true", help="redo inputs whose output exists")

@@ -7,6 +7,8 @@ finished.
 
 from pathlib import Path
 
+from .io.regions import MIN_REGION_AREA
+
 __all__ = ["default_output", "task_job"]
 
 _SUFFIXES = (".fits.fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits", ".fit", ".fts", ".fz", ".gz", ".ecsv", ".csv")
@@ -31,14 +33,16 @@ def default_output(path, tag, suffix=".fits", outdir=None):
     return Path(outdir or path.parent) / f"{name}_{tag}{suffix}"
 
 
-def task_job(task_name, input, output, *, product=None, regions=None, catalog=None, progress=False, **params):
+def task_job(task_name, input, output, *, product=None, regions=None, region_min_area=MIN_REGION_AREA, catalog=None,
+             progress=False, **params):
     """Run task ``task_name`` on the file ``input`` and write ``output``; returns the one-line
     summary.
 
     ``params`` are the task's own (already typed) parameters, plus ``mask`` for tasks that
     take one. Image tasks write FITS products (``product``: one of the task's products),
     catalogue tasks write ``catalog`` with their new columns (ECSV, CSV or FITS by the
-    suffix of ``output``); ``regions`` is a region file to write beside it. A task that
+    suffix of ``output``); ``regions`` is a region file to write beside it, without
+    polygons under ``region_min_area`` pixels² (`~glue_astrodl.tasks.results.Result.to_regions`). A task that
     streams its products (``Task.write``) writes them tile by tile.
 
     Examples
@@ -55,14 +59,14 @@ def task_job(task_name, input, output, *, product=None, regions=None, catalog=No
 
     task = get_task(task_name)
     if task.write is not None:
-        return task.write(input, output, product=product or task.products[0], regions=regions, progress=progress,
-                          **params)
+        return task.write(input, output, product=product or task.products[0], regions=regions,
+                          region_min_area=region_min_area, progress=progress, **params)
     inputs = (input, catalog) if task.needs_catalogue else (input,)
     result = task.run(*inputs, progress=progress, **params)
     if regions:
         from .io.regions import write_regions
 
-        write_regions(result.to_regions(), regions, wcs=result.wcs)
+        write_regions(result.to_regions(min_area=region_min_area), regions, wcs=result.wcs)
     if result.table_kind == "columns":
         result.write(output)
     else:

@@ -388,3 +388,26 @@ def test_one_regions_file_for_several_inputs_is_bad_input(tmp_path, star_fits, c
     assert code == 2 and err.splitlines() == [(f"astrodl: error: --regions {tmp_path / 'all.reg'}: with several "
                                                "inputs give an extension (.reg, .crtf, .fits)")]
     assert not (tmp_path / "out").exists()
+
+
+def test_region_min_area_drops_slivers_from_the_region_file(tmp_path, capsys):
+    from glue_astrodl.sim import simulate_contaminant_frame
+    from glue_astrodl.tasks.contaminants import detect_contaminants
+
+    frame = simulate_contaminant_frame((128, 128), seed=2)
+    raw = tmp_path / "raw.fits"
+    fits.PrimaryHDU(frame.image, frame.header).writeto(raw)
+    expected = detect_contaminants(frame.image, frame.header)
+    counts = {}
+    for area in ("0.1", "0", "2"):
+        args = ("--region-min-area", area) if area != "0.1" else ()  # 0.1 px² is the default
+        reg = tmp_path / f"r{area}.reg"
+        code, _, err = astrodl(capsys, "contaminants", raw, "-o", tmp_path / f"p{area}.fits", "--regions", reg, *args)
+        assert code == 0, err
+        counts[area] = len(Regions.read(reg))
+        assert counts[area] == len(expected.to_regions(min_area=float(area))), area
+    assert counts["0"] > counts["0.1"] > counts["2"] > 0  # slivers, then small regions, are dropped
+    code, _, err = astrodl(capsys, "contaminants", raw, "-o", tmp_path / "bad.fits", "--regions", tmp_path / "b.reg",
+                           "--region-min-area", "-1")
+    assert code == 2 and err.splitlines() == ["astrodl: error: --region-min-area must be >= 0 pixels², got -1.0"]
+    assert not (tmp_path / "bad.fits").exists()

@@ -131,7 +131,7 @@ def _polygon_areas(xy, bounds):
     return 0.5 * np.abs(np.add.reduceat(cross, bounds[:-1]))
 
 
-def mask_regions(mask, wcs=None, label=None, color=None, min_pixels=1):
+def mask_regions(mask, wcs=None, label=None, color=None, min_pixels=1, min_area=MIN_REGION_AREA):
     """Polygons around the connected regions of a boolean / integer ``mask`` (non-zero).
 
     Same as :func:`probability_regions` on ``mask != 0`` as a float map at 0.5.
@@ -150,7 +150,7 @@ def mask_regions(mask, wcs=None, label=None, color=None, min_pixels=1):
     if m.ndim != 2:
         raise BadInputError(f"mask must be 2-D, got shape {m.shape}")
     return probability_regions((m != 0).astype(np.float32), 0.5, wcs=wcs, label=label,
-                               color=color, min_pixels=min_pixels)
+                               color=color, min_pixels=min_pixels, min_area=min_area)
 
 
 def _to_regions(xy, spans, wcs, label, color):

@@ -105,9 +105,10 @@ class PhotometryColumns(CatalogueColumns):
         return (f"{len(both)} stars: median mf_flux / true flux {np.median(flux / true):.3f}, "
                 f"pull (mf_flux - true) / mf_flux_err median {np.median(pull):+.2f}, width {width:.2f}")
 
-    def to_regions(self, min_pixels=1):
+    def to_regions(self, min_pixels=1, min_area=0.0):
         """``regions.Regions``: a circle of radius FWHM at every measured position (sky
-        circles when the image has a WCS), labelled with its S/N."""
+        circles when the image has a WCS), labelled with its S/N (the size limits of the
+        other results' polygons do not apply to circles)."""
         from regions import CirclePixelRegion, PixCoord, Regions
 
         snr = np.asarray(self.columns["mf_snr"])

@@ -150,9 +150,10 @@ class Task:
         galaxies; catalogue tasks get its truth catalogue) or ``"raw"`` (a raw frame with
         detector defects and artefacts).
     write : callable, optional
-        ``write(input, output, *, product, regions=None, progress=False, **params) -> str``
-        for tasks that stream their products to the FITS file ``output`` tile by tile
-        (and a region file to ``regions``), returning the one-line summary; by default the
+        ``write(input, output, *, product, regions=None, region_min_area, progress=False,
+        **params) -> str`` for tasks that stream their products to the FITS file ``output``
+        tile by tile (and a region file to ``regions``, without polygons under
+        ``region_min_area`` pixels²), returning the one-line summary; by default the
         file job (`glue_astrodl.jobs.task_job`) calls ``run`` and ``Result.to_fits``.
 
     Examples

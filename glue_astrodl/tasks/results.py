@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..io.regions import MIN_REGION_AREA
+
 __all__ = ["PROBABILITY", "MASK", "BITMASK", "LABEL", "IMAGE", "Layer", "SubsetSpec", "Result",
            "CatalogueColumns", "flagged_summary"]
 
@@ -128,16 +130,17 @@ class Result:
 
         return write_hdus(path, self.to_hdus(product), overwrite)
 
-    def to_regions(self, min_pixels=1):
+    def to_regions(self, min_pixels=1, min_area=MIN_REGION_AREA):
         """Polygons around every subset's pixels, tagged with its name and in its colour
-        (sky coordinates when a WCS exists), as ``regions.Regions``."""
+        (sky coordinates when a WCS exists), as ``regions.Regions``; regions of fewer than
+        ``min_pixels`` pixels or under ``min_area`` pixels² are dropped."""
         from regions import Regions
 
         from ..io.regions import mask_regions
 
         return Regions([r for s in self.subsets()
                         for r in mask_regions(s.mask, wcs=self.wcs, label=s.name, color=s.colour,
-                                              min_pixels=min_pixels)])
+                                              min_pixels=min_pixels, min_area=min_area)])
 
 
 @dataclass

@@ -17,6 +17,7 @@ from scipy.ndimage import maximum_filter
 
 from ..core.normalise import MaskedRows, estimate_background
 from ..core.significance import fit_source_posterior, null_scale, sample_finite
+from ..io.regions import MIN_REGION_AREA
 from .fwhm import flux_unit, image_psf
 from .inputs import as_image
 from .masks import resolve_mask
@@ -110,12 +111,14 @@ class SourceDetection(Result):
         table.meta = {k.upper()[:8]: v for k, v in self.meta.items() if np.isscalar(v)}
         return table
 
-    def to_regions(self, kind="sources", threshold=0.5, min_pixels=1):
-        """``regions.Regions``: circles of radius FWHM at sources, or probability contours."""
+    def to_regions(self, kind="sources", threshold=0.5, min_pixels=1, min_area=MIN_REGION_AREA):
+        """``regions.Regions``: circles of radius FWHM at sources, or probability contours
+        (of at least ``min_pixels`` pixels and ``min_area`` pixels²)."""
         if kind == "probability":
             from ..io.regions import probability_regions
 
-            return probability_regions(self.probability, threshold, wcs=self.wcs, label="SOURCE", min_pixels=min_pixels)
+            return probability_regions(self.probability, threshold, wcs=self.wcs, label="SOURCE", min_pixels=min_pixels,
+                                       min_area=min_area)
         if kind != "sources":
             raise ValueError(f"kind must be 'sources' or 'probability', got {kind!r}")
         from regions import CirclePixelRegion, PixCoord, Regions
