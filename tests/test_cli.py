@@ -319,9 +319,12 @@ def test_device_cpu_runs_and_an_unavailable_device_is_one_line_exit_2(star_fits,
     code, _, err = astrodl(capsys, "sources", star_fits, "--device", "cpu", "-o", tmp_path / "cpu.fits", "--quiet")
     assert code == 0 and len(_sources(tmp_path / "cpu.fits")) == 18, err
     second = write_fits(tmp_path / "second.fits", noise_image((64, 64)))
-    bad = [("warp-drive", "unknown device 'warp-drive'")]
+    bad = [("warp-drive", "unknown device 'warp-drive'"), ("xla", "device 'xla': glue-astrodl runs on cpu, cuda or mps"),
+           (f"cuda:{torch.cuda.device_count()}", "requested but"), ("mps", "requested but")]
     if not torch.cuda.is_available():
         bad.append(("cuda", "device 'cuda' requested but CUDA is not available on this machine"))
+    if torch.backends.mps.is_available():
+        bad.pop(3)
     for device, reason in bad:  # refused once for the whole run, before any file or cluster
         code, out, err = astrodl(capsys, "sources", star_fits, second, "--device", device, "-o", tmp_path / "d")
         assert code == 2 and len(err.strip().splitlines()) == 1 and reason in err and not out, err

@@ -105,8 +105,6 @@ def test_photometry_from_hdus_and_nddata_equals_the_array_with_its_header(frame)
         _same_table(res.columns, expected.columns)
 
 
-@pytest.mark.xfail(strict=True, reason="tasks/inputs.as_image ignores NDData.unit: the flux unit comes only from a "
-                   "BUNIT card in meta (reported; remove this mark when fixed)")
 def test_the_unit_of_nddata_without_bunit_is_carried(frame):
     frame, _ = frame
     header = _without(frame.header, ("BUNIT",))

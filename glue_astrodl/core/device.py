@@ -33,6 +33,12 @@ def resolve_device(device=None):
         raise BadInputError(f"unknown device {name!r}: {err}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BadInputError(f"device {name!r} requested but CUDA is not available on this machine")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise BadInputError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise BadInputError(f"device {name!r} requested but Apple MPS is not available on this machine")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise BadInputError(f"device {name!r}: glue-astrodl runs on cpu, cuda or mps")
     if dev.type == "cpu":
         use_all_cores()
     return dev

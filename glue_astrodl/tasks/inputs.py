@@ -47,6 +47,9 @@ def as_image(image, header=None, wcs=None, hdu=None, plane=None):
         img = ImageData(image.data, image.header.copy())
     elif hasattr(image, "data") and hasattr(image, "wcs") and not isinstance(image, np.ndarray):
         hdr = fits.Header(getattr(image, "meta", {}) or {}) if header is None else header
+        unit = getattr(image, "unit", None)
+        if unit is not None and str(unit) and "BUNIT" not in hdr:  # an NDData's unit is its pixels' unit
+            hdr["BUNIT"] = str(unit)
         img = ImageData(np.asarray(image.data), hdr, wcs=getattr(image.wcs, "celestial", None))
     else:
         img = ImageData(np.asarray(image), fits.Header() if header is None else header)
