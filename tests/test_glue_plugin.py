@@ -179,6 +179,13 @@ def test_image_mask_subsets_select_the_catalogue_rows_on_masked_pixels():
     set_mask_subsets(dc, image, {"CR": ~mask, "TRL": np.zeros_like(mask)}, prefix="frame ")
     assert len(dc.subset_groups) == 1 and np.array_equal(image.subsets[0].to_mask(), ~mask)
     assert isinstance(dc.subset_groups[0].subset_state.copy(), PixelMaskSubsetState)
+    # a mask under min_fraction of the image makes no group and empties an existing one
+    few = np.zeros_like(mask)
+    few[0, :3] = True  # 3 of 5120 pixels
+    assert set_mask_subsets(dc, image, {"CR": few, "HP": few}, prefix="frame ", min_fraction=1e-3) == []
+    assert len(dc.subset_groups) == 1 and not image.subsets[0].to_mask().any()
+    (group,) = set_mask_subsets(dc, image, {"HP": few}, prefix="frame ", min_fraction=1e-4)
+    assert group.label == "frame HP" and image.subsets[1].to_mask().sum() == 3
     with pytest.raises(ValueError, match="shape"):
         set_mask_subsets(dc, image, {"bad": mask[:5]})
 
