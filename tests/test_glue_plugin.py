@@ -357,3 +357,16 @@ def test_photometry_columns_join_the_catalogue_and_its_subsets_show_on_the_image
     assert layer.visible  # the bright rows are drawn on the image
     run_task("photometry", dc, image, cat, fwhm="2.5")  # a re-run updates the columns in place
     assert sum(c.label == "mf_flux" for c in cat.components) == 1
+
+
+def test_a_run_that_flags_no_pixel_adds_no_subset_and_no_error():
+    """Pure noise: no pixel reaches P(source) >= 0.5, so the glue front end makes no subset
+    (it used to unpack exactly one group and fail)."""
+    from glue_astrodl.glue.results import run_task
+
+    image = _image("noise")
+    dc = DataCollection([image])
+    result = run_task("sources", dc, image, fwhm="2.5")
+    assert not (result.probability >= 0.5).any()  # the case under test
+    assert len(dc.subset_groups) == 0
+    assert "noise sources" in dc and result.summary().startswith(f"{len(result.table)} sources")
