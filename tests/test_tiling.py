@@ -11,6 +11,12 @@ from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.core.tiling import Cancelled, tile_windows, tiled_inference
 
 
+@pytest.fixture(autouse=True)
+def float32(monkeypatch):
+    """Exactness is tested at float32 (a CPU with native bf16 runs bf16 by default)."""
+    monkeypatch.setenv("ASTRODL_PRECISION", "fp32")
+
+
 def conv_stack(seed=0):
     """3 layers of 5x5 convolutions: receptive-field radius 6."""
     torch.manual_seed(seed)
@@ -53,6 +59,37 @@ def test_windows_cover_image_exactly_once():
             assert (kx0 == 0 or kx0 - x0 >= 16) and (kx1 == shape[1] or x1 - kx1 >= 16)
             count[ky0:ky1, kx0:kx1] += 1
         assert (count == 1).all()
+
+
+class Strided(nn.Module):
+    """Downsample by 4 and back: the output depends on where the 4 px grid falls."""
+
+    stride = 4
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.down, self.up = nn.Conv2d(1, 4, 4, stride=4), nn.ConvTranspose2d(4, 1, 4, stride=4)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        x = nn.functional.pad(x, (0, -w % 4, 0, -h % 4), mode="replicate")  # as ContaminantNet pads
+        return self.up(torch.tanh(self.down(x)))[..., :h, :w]
+
+
+def test_tiles_start_on_the_model_grid_so_a_downsampling_model_stitches_exactly():
+    """A model declaring ``stride`` 4: tiles start at multiples of 4, and the stitched output
+    equals the whole-image pass; forced to align=1 it does not."""
+    model = Strided().eval()
+    image = np.random.default_rng(2).normal(size=(1, 200, 252)).astype(np.float32)
+    with torch.inference_mode():
+        whole = model(torch.from_numpy(image)[None])[0].numpy()
+    read, _ = tile_windows(image.shape[-2:], tile=70, overlap=8, align=4)
+    assert all(y0 % 4 == 0 and x0 % 4 == 0 for y0, _, x0, _ in read)
+    tiled = tiled_inference(model, image, tile=70, overlap=8, batch_size=3, device="cpu")
+    assert np.abs(tiled - whole).max() < 1e-5
+    off_grid = tiled_inference(model, image, tile=70, overlap=8, batch_size=3, device="cpu", align=1)
+    assert np.abs(off_grid - whole).max() > 1e-2
 
 
 def test_tiles_are_spread_to_compute_few_pixels_twice():

@@ -316,6 +316,6 @@ def test_check_card_accepts_the_shipped_card_and_a_training_card_without_thresho
 
     assert check_card(_shipped_card(), task="contaminants")["task"] == "contaminants"
     training = {k: v for k, v in _shipped_card().data.items() if k != "thresholds"}
-    assert check_card(training)["receptive_field_overlap"] == 64
+    assert check_card(training)["receptive_field_overlap"] == 320
     with pytest.raises(BadInputError, match="lacks thresholds"):
         check_card(training, task="contaminants")

@@ -4,8 +4,10 @@ The image is cut into overlapping tiles of equal size, tiles are batched through
 model, and only the central part of each tile (``overlap`` pixels trimmed on each inner
 edge) is written to the output. When the model's receptive-field radius is at most
 ``overlap`` the stitched result equals a single whole-image pass (no seams). Tiles at the
-image border are shifted inwards rather than padded, so every tile has the same shape
-and sees only real pixels.
+image border are shifted inwards rather than padded, so every tile sees only real pixels.
+Tiles start on the model's downsampling grid (`model_stride`: 16 for the contaminant
+U-Net), so each tile is sampled as the whole-image pass samples it; then only the last
+row and column of tiles may be a few pixels longer, and batches hold tiles of one shape.
 
 Memory stays bounded: tiles are read one at a time from the (possibly memory-mapped)
 input and written into a preallocated (possibly memory-mapped) output, so apart from
@@ -21,45 +23,55 @@ from tqdm.auto import tqdm
 from .device import autocast, resolve_device
 from .errors import Cancelled
 
-__all__ = ["Cancelled", "tile_windows", "tiled_inference"]
+__all__ = ["Cancelled", "model_stride", "tile_windows", "tiled_inference"]
 
 
-def _axis(n, tile, overlap):
-    """Tiles along one axis: ``(starts, size, kept)`` with ``kept`` the ``(a, b)`` ranges.
+def _axis(n, tile, overlap, align=1):
+    """Tiles along one axis: ``(starts, sizes, kept)`` with ``kept`` the ``(a, b)`` ranges.
 
-    The fewest tiles of at most ``tile`` px, of one common size, spread evenly (so no
-    more pixels are computed twice than needed); neighbours split their overlap in the
-    middle, which lies at least ``overlap`` px inside both.
+    The fewest tiles of at most ``tile`` px (the last up to ``align - 1`` px more), spread
+    evenly (so no more pixels are computed twice than needed); neighbours split their
+    overlap in the middle, which lies at least ``overlap`` px inside both. With ``align``
+    > 1 every tile starts at a multiple of ``align`` and all but the last have a size that
+    is one, so a network that downsamples by ``align`` sees the same sampling grid in each
+    tile as in one whole-image pass; the last tile ends at the image edge, where the
+    whole-image pass pads as the tile's pass does.
     """
     if n <= tile:
-        return [0], n, [(0, n)]
+        return [0], [n], [(0, n)]
     k = -(-(n - 2 * overlap) // (tile - 2 * overlap))
-    size = min(tile, -(-(n + 2 * overlap * (k - 1)) // k))
     while True:
-        starts = np.linspace(0, n - size, k).round().astype(int).tolist()
-        cuts = [(a + size + b) // 2 for a, b in zip(starts[:-1], starts[1:])]
-        if size == tile or all(c - b >= overlap and a + size - c >= overlap
-                               for a, b, c in zip(starts[:-1], starts[1:], cuts)):
-            break
-        size += 1  # rounding left a cut too close to a tile edge
-    cuts = [0] + cuts + [n]
-    return starts, size, list(zip(cuts[:-1], cuts[1:]))
+        size = min(tile, -(-(n + 2 * overlap * (k - 1)) // k))
+        size = -(-size // align) * align
+        while size <= tile + align - 1:
+            starts = [int(s) // align * align for s in np.linspace(0, n - size, k).round()]
+            ends = [s + size for s in starts[:-1]] + [n]
+            cuts = [(b + e) // 2 for e, b in zip(ends[:-1], starts[1:])]
+            if all(c - b >= overlap and e - c >= overlap for e, b, c in zip(ends[:-1], starts[1:], cuts)) \
+                    and ends[-1] - starts[-1] <= tile + align - 1:
+                sizes = [e - s for s, e in zip(starts, ends)]
+                cuts = [0] + cuts + [n]
+                return starts, sizes, list(zip(cuts[:-1], cuts[1:]))
+            size += align  # rounding left a cut too close to a tile edge
+        k += 1
 
 
-def tile_windows(shape, tile=512, overlap=32):
+def tile_windows(shape, tile=512, overlap=32, align=1):
     """Tile windows for an image of ``shape`` (H, W).
 
     Returns ``(read, keep)`` lists of ``(y0, y1, x0, x1)``: the window read as model
     input and the sub-window of the image its output is trusted for. Every pixel is in
-    exactly one ``keep`` window; all ``read`` windows have the same shape.
+    exactly one ``keep`` window. With ``align`` 1 all ``read`` windows have the same shape;
+    with ``align`` > 1 they start at multiples of ``align`` and those of the last row and
+    column may be up to ``align - 1`` px longer (see `_axis`).
     """
     if tile <= 2 * overlap:
         raise ValueError(f"tile ({tile}) must exceed twice the overlap ({overlap})")
-    ys, th, ykeep = _axis(shape[0], tile, overlap)
-    xs, tw, xkeep = _axis(shape[1], tile, overlap)
+    ys, ths, ykeep = _axis(shape[0], tile, overlap, align)
+    xs, tws, xkeep = _axis(shape[1], tile, overlap, align)
     read, keep = [], []
-    for y, (ky0, ky1) in zip(ys, ykeep):
-        for x, (kx0, kx1) in zip(xs, xkeep):
+    for y, th, (ky0, ky1) in zip(ys, ths, ykeep):
+        for x, tw, (kx0, kx1) in zip(xs, tws, xkeep):
             read.append((y, y + th, x, x + tw))
             keep.append((ky0, ky1, kx0, kx1))
     return read, keep
@@ -75,8 +87,30 @@ def _load_tile(image, window, preprocess):
     return tile
 
 
+def model_stride(model):
+    """The downsampling factor a model declares (``stride``), looked up through wrappers
+    that hold the network as ``net`` or ``model`` (calibration, test-time augmentation); 1
+    when none does.
+
+    Examples
+    --------
+    >>> from glue_astrodl.models.contaminant_net import ContaminantNet
+    >>> model_stride(ContaminantNet()), model_stride(torch.nn.Identity())
+    (16, 1)
+    """
+    for _ in range(8):
+        stride = getattr(model, "stride", None)
+        if isinstance(stride, int) and stride > 0:
+            return stride
+        model = getattr(model, "net", None) or getattr(model, "model", None)
+        if model is None:
+            break
+    return 1
+
+
 def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=None,
-                    preprocess=None, out=None, postprocess=None, progress=False, desc="inference", callback=None):
+                    preprocess=None, out=None, postprocess=None, progress=False, desc="inference", callback=None,
+                    align=None):
     """Apply ``model`` to ``image`` tile by tile and return the stitched output.
 
     Parameters
@@ -102,6 +136,10 @@ def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=
     callback : callable, optional
         ``callback(done, total)`` after each batch; returning ``False`` cancels
         (raises `Cancelled`).
+    align : int, optional
+        Tile starts are multiples of this (default: the model's `model_stride`), so that a
+        downsampling network samples every tile on the grid of a whole-image pass: tiles
+        that start off that grid give answers that depend on the tile size.
 
     Examples
     --------
@@ -122,11 +160,19 @@ def tiled_inference(model, image, *, tile=512, overlap=32, batch_size=4, device=
     """
     dev = resolve_device(device)
     height, width = image.shape[-2:]
-    read, keep = tile_windows((height, width), tile, overlap)
+    align = model_stride(model) if align is None else int(align)
+    read, keep = tile_windows((height, width), tile, overlap, align)
     if isinstance(model, torch.nn.Module):
         model = model.to(dev, memory_format=torch.channels_last).eval()  # faster convs on CPU and GPU
     bar = tqdm(total=len(read), desc=desc, unit="tile", disable=not progress, leave=False)
-    batches = [range(i, min(i + batch_size, len(read))) for i in range(0, len(read), batch_size)]
+    batches = []  # consecutive tiles of one shape, at most batch_size
+    for i, (y0, y1, x0, x1) in enumerate(read):
+        shape = (y1 - y0, x1 - x0)
+        if batches and len(batches[-1][1]) < batch_size and batches[-1][0] == shape:
+            batches[-1][1].append(i)
+        else:
+            batches.append((shape, [i]))
+    batches = [batch for _, batch in batches]
 
     def load(batch):
         return np.stack([_load_tile(image, read[i], preprocess) for i in batch])
