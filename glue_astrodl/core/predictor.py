@@ -124,6 +124,10 @@ class Predictor:
     device : str or torch.device
     tta : int
         Test-time augmentation: symmetries of the square averaged (1, 2, 4 or 8).
+    precision : {"auto", "bf16", "fp32"}, optional
+        The network's precision (`glue_astrodl.core.device.resolve_precision`; None:
+        ``$ASTRODL_PRECISION``, else ``auto``, bf16 where the device computes it natively).
+        The resolved value is `precision`; the calibration runs in float32 either way.
 
     Examples
     --------
@@ -138,11 +142,14 @@ class Predictor:
     (1, 128, 128)
     """
 
-    def __init__(self, card, net, device="cpu", tta=1, task=None):
+    def __init__(self, card, net, device="cpu", tta=1, task=None, precision=None):
+        from .device import resolve_precision
         from .symmetry import check_symmetries
 
         self.data = check_card(card, task)
         self.card, self.net, self.device, self.tta = card, net, device, check_symmetries(tta)
+        self._forced = precision is not None and str(precision).lower() != "auto"
+        self.precision = resolve_precision(device, precision)
 
     @property
     def outputs(self):
@@ -176,7 +183,9 @@ class Predictor:
                 raise BadInputError(f"{_where(self.card)}: model card has no training_priors to shift priors from")
             shift = prior_shift_logit([train[c] for c in channels], [priors.get(c, train[c]) for c in channels])
         logits = DihedralMean(self.net, self.tta) if self.tta > 1 else self.net
-        return CalibratedSigmoid(logits, index, self._scaling(channels), shift)
+        calibrated = CalibratedSigmoid(logits, index, self._scaling(channels), shift)
+        # An explicit precision runs under its own autocast; auto is the tiled inference's.
+        return _Autocast(calibrated, self.device, self.precision) if self._forced else calibrated
 
     def predict(self, image, channels=None, priors=None, *, tile=512, batch_size=None, out=None, postprocess=None,
                 progress=False, callback=None, desc="inference"):
@@ -209,3 +218,21 @@ class Predictor:
                 x = np.stack([self.normaliser(t)[0](np.asarray(t, np.float32)[None], None) for t in tiles[i:i + batch]])
                 out[i:i + batch] = self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
         return out
+
+
+def _Autocast(module, device, precision):
+    """``module`` run under `glue_astrodl.core.device.autocast` ``(device, precision)``."""
+    import torch
+
+    from .device import autocast
+
+    class Autocast(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = module  # ``net``: where `glue_astrodl.core.tiling` looks for the model's stride
+
+        def forward(self, x):
+            with autocast(device, precision):
+                return self.net(x)
+
+    return Autocast()

@@ -66,7 +66,7 @@ class DetectContaminants(TaskPlugin):
 
     task = get_task("contaminants")
     tray_name = "astrodl-detect-contaminants"
-    own_params = ("classes", "priors", "tta", "model")
+    own_params = ("classes", "priors", "tta", "model", "precision")
     flag_map = "MaxiMask"
     template_file = __file__, "contaminants.vue"
 
