@@ -29,7 +29,8 @@ DOCTEST_MODULES = ["glue_astrodl.core.taxonomy", "glue_astrodl.core.predictor", 
                    "glue_astrodl.sim.galaxies", "glue_astrodl.sim.render", "glue_astrodl.sim.contaminants",
                    "glue_astrodl.sim.detector_defects", "glue_astrodl.sim.optical_artefacts",
                    "glue_astrodl.models.contaminant_net", "glue_astrodl.models.matched_filter",
-                   "glue_astrodl.models.registry", "glue_astrodl.train.contaminants"]
+                   "glue_astrodl.models.registry", "glue_astrodl.train.contaminants",
+                   "glue_astrodl.sim.real_backgrounds"]
 
 
 def test_docstring_examples_run():

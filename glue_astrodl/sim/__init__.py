@@ -18,9 +18,11 @@ Examples
 from .contaminants import (ContaminantConfig, ContaminantTile, class_fractions, simulate_contaminant_frame,
                            simulate_contaminant_tile, tile_batch)
 from .frame import SimulatedFrame
+from .real_backgrounds import RealTile, add_sky_gradient, inject_contaminants, real_tile_pool
 from .scene import GENERATOR_VERSION, simulate_frame, simulate_point_sources
 from .wcs import make_wcs
 
 __all__ = ["simulate_frame", "simulate_point_sources", "SimulatedFrame", "make_wcs", "GENERATOR_VERSION",
            "simulate_contaminant_tile", "simulate_contaminant_frame", "tile_batch", "class_fractions",
-           "ContaminantTile", "ContaminantConfig"]
+           "ContaminantTile", "ContaminantConfig", "RealTile", "inject_contaminants", "real_tile_pool",
+           "add_sky_gradient"]
