@@ -82,3 +82,97 @@ def test_fine_tuning_records_the_whole_recipe(tmp_path):
     stage1, _ = load_model(tmp_path / "stage1.safetensors", architectures=ARCHITECTURES)
     changed = [not torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), stage1.state_dict().values())]
     assert any(changed)  # it trained on
+
+
+# --- training infrastructure: resume, bf16, cached pools, real backgrounds -------------------------------------
+
+SMALL_REAL = ("ngc1316_photographic", "m13_photographic")  # astropy's test images: always installed, no CRs
+
+
+@pytest.fixture
+def small_real_frames(monkeypatch):
+    """Restrict the training split to two small frames, so a test run cuts tiles in a second."""
+    from glue_astrodl.sim import real_backgrounds
+
+    frames = [f for f in real_backgrounds.FRAMES if f["id"] in SMALL_REAL or f["split"] == "test"]
+    monkeypatch.setattr(real_backgrounds, "FRAMES", frames)
+    return frames
+
+
+TINY = dict(batch=4, tile=64, n_train=16, n_val=2, val_tile=64, lr=1e-2, widths=(4, 4, 4, 4, 4), progress=False,
+            log=lambda *a: None)
+
+
+def test_resume_continues_the_same_schedule_to_the_same_weights(tmp_path, small_real_frames):
+    """An interrupted run resumed from its checkpoint ends on the weights of an uninterrupted one."""
+    kwargs = dict(TINY, steps=8, seed=1, real_fraction=0.25, cache_dir=tmp_path / "cache")
+    _, whole = train_contaminants(**kwargs, stop_after=7, checkpoint=tmp_path / "whole.pt")
+    none, _ = train_contaminants(**kwargs, stop_after=3, checkpoint=tmp_path / "split.pt", checkpoint_every=2)
+    assert none is None
+    assert torch.load(tmp_path / "split.pt", weights_only=True)["step"] == 3
+    _, resumed = train_contaminants(**kwargs, stop_after=7, checkpoint=tmp_path / "split.pt", resume=True)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    a, b = (torch.load(tmp_path / p, weights_only=True) for p in ("whole.pt", "split.pt"))
+    assert a["losses"] == b["losses"] and len(a["losses"]) == 7
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 7
+    assert not (tmp_path / "split.pt.tmp").exists()  # written atomically
+    with pytest.raises(ValueError, match="another run"):  # a checkpoint of another schedule is refused
+        train_contaminants(**dict(kwargs, steps=9), checkpoint=tmp_path / "split.pt", resume=True)
+
+
+def test_bf16_loss_curve_matches_float32(tmp_path):
+    curves = {}
+    for precision in ("float32", "bf16"):
+        train_contaminants(**dict(TINY, n_train=24), steps=12, seed=2, precision=precision, stop_after=10,
+                           checkpoint=tmp_path / f"{precision}.pt", cache_dir=tmp_path / "cache")
+        curves[precision] = np.array(torch.load(tmp_path / f"{precision}.pt", weights_only=True)["losses"])
+    assert len(curves["bf16"]) == 10
+    np.testing.assert_allclose(curves["bf16"], curves["float32"], rtol=0.08)
+    assert not np.array_equal(curves["bf16"], curves["float32"])  # it did run in bf16
+
+
+def test_tile_pools_are_cached_as_shards_and_reused(tmp_path, monkeypatch, small_real_frames):
+    from glue_astrodl.train import contaminants
+
+    kwargs = dict(TINY, steps=3, seed=4, real_fraction=0.5, stop_after=2, checkpoint=tmp_path / "c.pt",
+                  cache_dir=tmp_path / "cache")
+    _, first = train_contaminants(**kwargs)
+    shards = sorted(p.name for p in (tmp_path / "cache").glob("*.npz"))
+    assert any(s.startswith("sim-s4-n16-64px") for s in shards) and any(s.startswith("real-s4-") for s in shards)
+
+    def fail(*a, **k):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(contaminants, "make_set", fail)
+    monkeypatch.setattr(contaminants, "make_real_set", fail)
+    _, second = train_contaminants(**kwargs)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(AssertionError, match="simulated again"):  # another seed is another pool
+        train_contaminants(**dict(kwargs, seed=5))
+
+
+def test_a_run_with_real_backgrounds_learns_and_its_card_records_the_frames(tmp_path, small_real_frames):
+    card, _ = train_contaminants(steps=40, batch=8, tile=64, n_train=32, n_real=16, n_val=4, val_tile=64, seed=3,
+                                 lr=1e-2, widths=(8, 8, 8, 8, 8), real_fraction=0.25, gradient=0.5,
+                                 progress=False, log=lambda *a: None)
+    first, last = card["metrics"]["train_loss_first_last"]
+    assert last < 0.8 * first
+    data = card["training_data"]["real_backgrounds"]
+    assert data["batch_fraction"] == 0.25 and data["tiles"] == 16
+    assert set(data["train_frames"]) <= set(SMALL_REAL) and data["train_frames"]
+    assert {"m51_kpno", "saao_raw", "gmos_spectrum"} <= set(data["held_out_frames"])
+    assert not set(data["train_frames"]) & set(data["held_out_frames"])
+    assert card["training_data"]["simulated"]["sky_gradient_fraction"] == 0.5
+    assert "--real-fraction 0.25 --n-real 16 --gradient 0.5" in card["training_command"]
+
+
+def test_sky_gradients_change_only_the_images_of_the_simulated_tiles():
+    plain_images, plain_bits = make_set(6, 64, seed=7, raw=True)
+    images, bits = make_set(6, 64, seed=7, raw=True, gradient=1.0)
+    np.testing.assert_array_equal(bits, plain_bits)  # the same tiles, the same labels: a gradient is background
+    delta = images.astype(np.float64) - plain_images
+    assert (np.abs(delta).max(axis=(1, 2, 3)) > 0).sum() >= 4  # (a faint sky's gradient may round away)
+    sat = unpack_masks(bits).numpy()[:, CLASSES.index("SAT")].astype(bool)
+    assert (delta[:, 0][sat] == 0).all()

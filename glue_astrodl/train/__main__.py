@@ -21,12 +21,30 @@ def main(argv=None):
     p.add_argument("--init", help="fine-tune this saved model (.safetensors with its card) instead of starting afresh")
     p.add_argument("--boost", default="",
                    help="draw rare classes more often in the training pool, e.g. HP=4,DP=4 (presence and counts)")
+    p.add_argument("--precision", choices=("auto", "bf16", "float32"), default="float32",
+                   help="training precision: bf16 autocast (the loss in float32), float32, or auto: bf16 on CPUs "
+                        "with native bf16 (avx512_bf16/amx_bf16) and CUDA devices that have it")
+    p.add_argument("--real-fraction", type=float, default=0.0,
+                   help="share of each batch drawn from real backgrounds with injected contaminants "
+                        "(train frames of glue_astrodl.sim.real_frames; their own CRs weigh 0 in the loss)")
+    p.add_argument("--n-real", type=int, help="real-background tiles in the pool (default n-train x real-fraction)")
+    p.add_argument("--gradient", type=float, default=0.0,
+                   help="fraction of simulated tiles given a smooth sky gradient of up to +-10%% (background)")
+    p.add_argument("--cache", help="directory of cached tile pools (compressed .npz shards keyed by generator "
+                                   "version, seed, size and options): simulated once, read back afterwards")
+    p.add_argument("--checkpoint", help="training checkpoint (model, optimiser, scheduler, step, random states)")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="write --checkpoint every N steps")
+    p.add_argument("--resume", action="store_true", help="continue the run from --checkpoint on the same schedule")
+    p.add_argument("--stop-after", type=int,
+                   help="stop after this many steps in all (checkpoint written); continue later with --resume")
     p.add_argument("--device")
     p.add_argument("--out", default=str(WEIGHTS / "contaminants"), help="output path without suffix")
     p.add_argument("--evaluate", metavar="MODEL",
                    help="do not train: re-run this saved model's held-out test (metrics as its card records them)")
     p.add_argument("--plot", help="with --evaluate: write the ROC and reliability figure here (PNG)")
     args = parser.parse_args(argv)
+    if (args.resume or args.stop_after) and not args.checkpoint:
+        parser.error("--resume and --stop-after need --checkpoint")
     from .contaminants import evaluate_saved, train_contaminants
 
     if args.evaluate:
@@ -35,6 +53,10 @@ def main(argv=None):
 
     train_contaminants(steps=args.steps, batch=args.batch, tile=args.tile, n_train=args.n_train, n_val=args.n_val,
                        seed=args.seed, lr=args.lr, device=args.device, out=args.out, init=args.init,
+                       precision=args.precision, real_fraction=args.real_fraction, n_real=args.n_real,
+                       gradient=args.gradient, cache_dir=args.cache, checkpoint=args.checkpoint,
+                       checkpoint_every=args.checkpoint_every if args.checkpoint else 0, resume=args.resume,
+                       stop_after=args.stop_after,
                        boost={k.strip().upper(): float(v) for k, _, v in
                               (item.partition("=") for item in args.boost.split(",") if item.strip())})
 

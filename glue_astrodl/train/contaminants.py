@@ -15,8 +15,11 @@ as MaxiMask does), then uses two held-out simulated sets (other seeds):
 It writes ``weights/contaminants.safetensors`` + ``contaminants.json``.
 """
 
+import hashlib
 import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,10 +34,11 @@ from ..tasks.contaminant_classes import CLASSES, DEFAULT_PRIORS
 from ..core.weights import load_model, save_model
 from ..models.registry import ARCHITECTURES
 from ..models.contaminant_net import ContaminantNet
-from ..sim.contaminants import CONTAMINANT_VERSION, tile_batch
+from ..sim.contaminants import CONTAMINANT_VERSION, simulate_contaminant_tile, tile_batch
 
-__all__ = ["NORMALISER", "normalise_image", "make_set", "unpack_masks", "pixel_weights", "train_contaminants",
-           "calibrate", "evaluate", "plot_held_out", "evaluate_saved"]
+__all__ = ["NORMALISER", "normalise_image", "make_set", "make_real_set", "cached_set", "unpack_masks", "pack_masks",
+           "pixel_weights", "loss_weights", "resolve_precision", "train_contaminants", "calibrate", "evaluate",
+           "plot_held_out", "evaluate_saved"]
 
 MODEL_NAME = "contaminants"
 K = len(CLASSES)
@@ -62,12 +66,15 @@ def normalise_image(image):
     return fit_normaliser(NORMALISER, image)[0](np.asarray(image, np.float32), None)
 
 
-def make_set(n, size, seed, chunk=64, config=None, raw=False):
+def make_set(n, size, seed, chunk=64, config=None, raw=False, gradient=0.0):
     """``n`` simulated tiles: images ``(n, 1, s, s)`` -- normalised float16 for training, or raw
     float32 (``raw=True``) for the held-out sets, which go through `Predictor` as frames do
     at inference -- and class masks packed as bits (bit ``k`` = ``CLASSES[k]``) ``(n, s, s)``
     uint16, 9x less memory than boolean planes, so large pools fit in RAM. ``config``: a
-    `ContaminantConfig` (dict).
+    `ContaminantConfig` (dict). ``gradient``: the fraction of tiles given a smooth sky
+    gradient of up to +-10% of the sky (`add_sky_gradient`, saturated and overscan pixels
+    left alone), labels unchanged: such gradients are background. The tiles are the same
+    tiles with or without it (the gradients draw from their own generator).
 
     Examples
     --------
@@ -80,13 +87,101 @@ def make_set(n, size, seed, chunk=64, config=None, raw=False):
     rng = np.random.default_rng(seed)
     images = np.empty((n, 1, size, size), np.float32 if raw else np.float16)
     bits = np.empty((n, size, size), np.uint16)
-    weights = (1 << np.arange(K, dtype=np.uint16))[None, :, None, None]
+    if gradient > 0:
+        from ..sim.real_backgrounds import add_sky_gradient
+
+        grng = np.random.default_rng([int(seed), 0x6AD])
+        for i in range(n):
+            t = simulate_contaminant_tile(size, rng, config=config)
+            img = t.image
+            if grng.random() < gradient:
+                img, _ = add_sky_gradient(img, t.meta["sky"], grng, keep=t.mask("SAT") | t.mask("OV"))
+                img = np.minimum(np.round(img), t.meta["saturation"]).astype(np.float32)
+            images[i, 0] = img if raw else normalise_image(img)
+            bits[i] = pack_masks(t.masks)
+        return images, bits
     for i in range(0, n, chunk):
         k = min(chunk, n - i)
         img, msk = tile_batch(k, size, rng, config)
         images[i:i + k] = img if raw else [normalise_image(t) for t in img]
-        bits[i:i + k] = (msk * weights).sum(axis=1, dtype=np.uint16)
+        bits[i:i + k] = pack_masks(msk)
     return images, bits
+
+
+def pack_masks(masks):
+    """Boolean class planes ``(..., K, s, s)`` -> bits ``(..., s, s)`` uint16 (bit k = ``CLASSES[k]``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> masks = np.zeros((14, 2, 2), bool)
+    >>> masks[0, 0, 0] = masks[13, 1, 1] = True  # a CR pixel, a BG pixel
+    >>> pack_masks(masks)
+    array([[   1,    0],
+           [   0, 8192]], dtype=uint16)
+    """
+    weights = (1 << np.arange(K, dtype=np.uint16))[:, None, None]
+    return (np.asarray(masks, bool) * weights).sum(axis=-3, dtype=np.uint16)
+
+
+def make_real_set(n, size, seed, config=None, raw=False, split="train"):
+    """``n`` real-background tiles with injected contaminants (`real_tile_pool`, frames of
+    ``split`` only): ``(images, bits, ignore, frames)`` as `make_set`'s, plus ``ignore``
+    ``(n, s, s)`` bool (the frames' own contaminants: loss weight 0) and the id of the frame
+    each tile was cut from.
+
+    Examples
+    --------
+    >>> images, bits, ignore, frames = make_real_set(2, 32, seed=0)  # doctest: +SKIP
+    """
+    from ..sim.real_backgrounds import real_tile_pool
+
+    raw_images, masks, ignore, used = real_tile_pool(n, size, seed, split=split, config=config)
+    images = raw_images if raw else np.stack([normalise_image(t) for t in raw_images[:, 0]])[:, None].astype(np.float16)
+    return images, pack_masks(masks), ignore, np.array(used)
+
+
+def cached_set(kind, cache_dir, key, build, shard=2048):
+    """A tile pool cached as compressed ``.npz`` shards of ``shard`` tiles, keyed by ``kind``
+    and ``key`` (a JSON-able dict: generator version, seed, size, count, options); built by
+    ``build()`` (a tuple of arrays of the same length) only when absent. Shards are written
+    to a temporary name and renamed, so an interrupted run never leaves a partial pool.
+    ``cache_dir=None`` builds without caching.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> calls = []
+    >>> build = lambda: calls.append(1) or make_set(2, 32, seed=0)
+    >>> cache = tempfile.mkdtemp()
+    >>> a = cached_set("sim", cache, {"seed": 0, "n": 2, "size": 32}, build)
+    >>> b = cached_set("sim", cache, {"seed": 0, "n": 2, "size": 32}, build)  # read back, not simulated
+    >>> len(calls), bool((a[1] == b[1]).all())
+    (1, True)
+    """
+    if cache_dir is None:
+        return build()
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    stem = Path(cache_dir) / f"{kind}-s{key.get('seed', 'x')}-n{key.get('n', 'x')}-{key.get('size', 'x')}px-{digest}"
+    index = stem.with_suffix(".json")
+    if index.is_file():
+        n_shards = json.loads(index.read_text())["shards"]
+        parts = []
+        for j in range(n_shards):
+            with np.load(f"{stem}-{j:04d}.npz") as z:
+                parts.append([z[f"a{i}"] for i in range(len(z.files))])
+        return tuple(np.concatenate(p) for p in zip(*parts))
+    arrays = build()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    n_shards = max(1, -(-len(arrays[0]) // shard))
+    for j in range(n_shards):
+        tmp = Path(f"{stem}-{j:04d}.tmp.npz")
+        np.savez_compressed(tmp, **{f"a{i}": a[j * shard:(j + 1) * shard] for i, a in enumerate(arrays)})
+        os.replace(tmp, f"{stem}-{j:04d}.npz")
+    tmp = index.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "shards": n_shards, "tiles": len(arrays[0])}, default=str))
+    os.replace(tmp, index)
+    return arrays
 
 
 def unpack_masks(bits):
@@ -134,15 +229,67 @@ def pixel_weights(masks, fractions, cap=1e3):
     return F.conv2d(F.pad(w, (1, 1, 1, 1), mode="replicate"), _SMOOTH[None, None])[:, 0]
 
 
-def _pool_statistics(bits, chunk=512):
-    """Class fractions of the pool and the mean of its unnormalised pixel weights."""
-    counts = np.zeros(K)
-    for i in range(0, len(bits), chunk):
-        counts += unpack_masks(bits[i:i + chunk]).sum(dim=(0, 2, 3)).numpy()
-    fractions = counts / bits.size
-    total = sum(float(pixel_weights(unpack_masks(bits[i:i + chunk]), fractions).sum())
-                for i in range(0, len(bits), chunk))
-    return fractions, total / bits.size
+def loss_weights(masks, fractions, weight_mean, ignore=None):
+    """`pixel_weights` over their pool mean, and 0 where ``ignore`` (``(n, s, s)``, e.g. a
+    real frame's own cosmic rays, whose truth is unknown) is set.
+
+    Examples
+    --------
+    >>> import torch
+    >>> masks = torch.zeros(1, 2, 2, 2)
+    >>> masks[0, 1] = 1.0
+    >>> ignore = torch.tensor([[[True, False], [False, False]]])
+    >>> loss_weights(masks, [0.5, 0.5], 2.0, ignore)[0]
+    tensor([[0., 1.],
+            [1., 1.]])
+    """
+    w = pixel_weights(masks, fractions) / weight_mean
+    if ignore is not None:
+        w = w * (~torch.as_tensor(np.asarray(ignore, bool) if isinstance(ignore, np.ndarray) else ignore)).float()
+    return w
+
+
+def _pool_statistics(bits, chunk=512, pools=None):
+    """Class fractions of the pool and the mean of its unnormalised pixel weights; with
+    ``pools`` (``[(bits, share), ...]``) those of a mixture drawn in these shares."""
+    pools = pools or [(bits, 1.0)]
+    fractions = np.zeros(K)
+    for b, share in pools:
+        counts = np.zeros(K)
+        for i in range(0, len(b), chunk):
+            counts += unpack_masks(b[i:i + chunk]).sum(dim=(0, 2, 3)).numpy()
+        fractions += share * counts / b.size
+    mean = 0.0
+    for b, share in pools:
+        mean += share * sum(float(pixel_weights(unpack_masks(b[i:i + chunk]), fractions).sum())
+                            for i in range(0, len(b), chunk)) / b.size
+    return fractions, mean
+
+
+def resolve_precision(precision, device):
+    """``'bf16'`` or ``'float32'`` for training: ``'auto'`` is bf16 on CUDA devices that
+    support it and on CPUs with native bf16 (``avx512_bf16`` or ``amx_bf16`` in
+    ``/proc/cpuinfo``), float32 elsewhere.
+
+    Examples
+    --------
+    >>> import torch
+    >>> resolve_precision("float32", torch.device("cpu")), resolve_precision("bf16", torch.device("cpu"))
+    ('float32', 'bf16')
+    """
+    if precision not in ("auto", "bf16", "float32"):
+        raise ValueError(f"precision must be auto, bf16 or float32, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "float32"
+    if device.type == "cpu":
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return "float32"
+        return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+    return "float32"
 
 
 def _augment(tensors, rng):
@@ -322,14 +469,60 @@ def boosted_config(boost):
     return {"presence": presence, "tile_counts": counts}
 
 
+def _training_data(n_train, tile, seed, gradient, real_fraction, n_real_batch, n_real, real_ids, frames):
+    """The card's record of the training data: which frames were used for what (``real_fraction``:
+    the share of each batch actually drawn from real backgrounds)."""
+    from ..sim.real_backgrounds import REAL_BACKGROUND_VERSION
+
+    return {
+        "simulated": {"tiles": n_train, "tile": tile, "seed": seed, "generator": CONTAMINANT_VERSION,
+                      "sky_gradient_fraction": gradient},
+        "real_backgrounds": {"batch_fraction": real_fraction, "tiles": n_real if n_real_batch else 0,
+                             "version": REAL_BACKGROUND_VERSION,
+                             "train_frames": real_ids,
+                             "held_out_frames": [f["id"] for f in frames("test")],
+                             "unused_train_frames": sorted({f["id"] for f in frames("train")} - set(real_ids))},
+        "held_out_sets": "calibration and test: simulated tiles of seeds seed + "
+                         f"{CALIBRATION_SEED_OFFSET} and seed + {TEST_SEED_OFFSET}",
+    }
+
+
+def _save_checkpoint(path, state):
+    """Write a training checkpoint atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _run_key(**kwargs):
+    """What a checkpoint must agree on to be resumed (the schedule and the data)."""
+    return json.dumps(kwargs, sort_keys=True, default=str)
+
+
 def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150, val_tile=256, seed=0,
                        lr=3e-3, device=None, out=None, widths=(12, 24, 32, 48, 64), init=None, boost=None,
-                       progress=True, log=print):
+                       progress=True, log=print, precision="float32", real_fraction=0.0, n_real=None,
+                       gradient=0.0, cache_dir=None, checkpoint=None, checkpoint_every=0, resume=False,
+                       stop_after=None):
     """Train, calibrate, evaluate, and save (when ``out`` is given); returns ``(card, model)``.
 
     ``init``: a saved model (``.safetensors`` + card) to fine-tune instead of starting from
     random weights; ``boost``: ``{class: factor}`` for the training pool (`boosted_config`).
     The held-out calibration and test sets always come from the default generator.
+
+    ``precision``: 'float32', 'bf16' (autocast; the loss in float32) or 'auto'
+    (`resolve_precision`). ``real_fraction``: the share of each batch drawn from a pool of
+    ``n_real`` real-background tiles (`make_real_set`, train frames only; default
+    ``n_train * real_fraction``), whose ignore masks weigh 0 in the loss. ``gradient``: the
+    fraction of simulated tiles given a smooth sky gradient (`make_set`). ``cache_dir``: keep
+    the tile pools there as compressed shards (`cached_set`), keyed by generator version,
+    seed, size and options. ``checkpoint``: a path where model, optimiser, scheduler, step and
+    random states are written every ``checkpoint_every`` steps (and at ``stop_after``);
+    ``resume=True`` continues from it on the same schedule (it must be the same run);
+    ``stop_after``: stop after this many steps in all, returning ``(None, model)`` -- a long
+    schedule split over several runs.
 
     Examples
     --------
@@ -337,14 +530,34 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     >>> card["metrics"]["auc"]["CR"]  # doctest: +SKIP
     """
     from .. import __version__
+    from ..sim.real_backgrounds import REAL_BACKGROUND_VERSION, frames
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
     t0 = time.time()
-    images, bits = make_set(n_train, tile, seed, config=boosted_config(boost) if boost else None)
-    fractions, weight_mean = _pool_statistics(bits)
+    config = boosted_config(boost) if boost else None
+    sim_key = dict(version=CONTAMINANT_VERSION, normaliser=NORMALISER, seed=seed, n=n_train, size=tile, config=config,
+                   gradient=gradient)
+    images, bits = cached_set("sim", cache_dir, sim_key,
+                              lambda: make_set(n_train, tile, seed, config=config, gradient=gradient))
     log(f"simulated {n_train} training tiles in {time.time() - t0:.0f} s")
+    real_fraction = float(real_fraction)
+    if not 0.0 <= real_fraction < 1.0:
+        raise ValueError(f"real_fraction must be in [0, 1), got {real_fraction}")
+    n_real_batch = int(round(batch * real_fraction))
+    real = None
+    if n_real_batch:
+        n_real = int(n_real or max(batch, round(n_train * real_fraction)))
+        real_key = dict(version=REAL_BACKGROUND_VERSION, generator=CONTAMINANT_VERSION, normaliser=NORMALISER,
+                        seed=seed, n=n_real, size=tile, config=config)
+        real = cached_set("real", cache_dir, real_key, lambda: make_real_set(n_real, tile, seed, config=config))
+        fractions, weight_mean = _pool_statistics(None, pools=[(bits, 1.0 - n_real_batch / batch),
+                                                               (real[1], n_real_batch / batch)])
+        log(f"{n_real} real-background tiles from {sorted(set(real[3].tolist()))} ({time.time() - t0:.0f} s)")
+    else:
+        fractions, weight_mean = _pool_statistics(bits)
 
     if init is not None:
         model, init_card = load_model(init, architectures=ARCHITECTURES)
@@ -354,14 +567,47 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
         model = ContaminantNet(n_classes=K, widths=widths).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    losses = []
+    run_key = _run_key(steps=steps, batch=batch, tile=tile, n_train=n_train, seed=seed, lr=lr, widths=list(widths),
+                       init=str(init), boost=boost, precision=prec, real_fraction=real_fraction, n_real=n_real,
+                       gradient=gradient)
+    losses, start = [], 0
+    if resume:
+        if checkpoint is None or not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state["run"] != run_key:
+            raise ValueError(f"checkpoint {checkpoint} belongs to another run: {state['run']}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        losses, start = list(state["losses"]), int(state["step"])
+        log(f"resumed {checkpoint} at step {start}/{steps}")
+    end = steps if stop_after is None else min(steps, int(stop_after))
+
+    def save(step):
+        _save_checkpoint(checkpoint, {"run": run_key, "step": step, "model": model.state_dict(),
+                                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                      "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                                      "losses": losses})
+
     model.train()
-    for step in tqdm(range(steps), desc="training", disable=not progress):
-        idx = np.sort(rng.integers(0, n_train, batch))
+    for step in tqdm(range(start, end), desc="training", disable=not progress, initial=start, total=steps):
+        idx = np.sort(rng.integers(0, n_train, batch - n_real_batch))
         y = unpack_masks(bits[idx])
-        w = pixel_weights(y, fractions) / weight_mean
-        x, y, w = (t.to(dev) for t in _augment([torch.from_numpy(images[idx].astype(np.float32)), y, w], rng))
-        loss = (F.binary_cross_entropy_with_logits(model(x), y, reduction="none") * w[:, None]).mean()
+        x = torch.from_numpy(images[idx].astype(np.float32))
+        ignore = torch.zeros(y.shape[0], tile, tile, dtype=torch.bool)
+        if n_real_batch:
+            ridx = np.sort(rng.integers(0, len(real[0]), n_real_batch))
+            x = torch.cat([x, torch.from_numpy(real[0][ridx].astype(np.float32))])
+            y = torch.cat([y, unpack_masks(real[1][ridx])])
+            ignore = torch.cat([ignore, torch.from_numpy(real[2][ridx])])
+        w = loss_weights(y, fractions, weight_mean, ignore)
+        x, y, w = (t.to(dev) for t in _augment([x, y, w], rng))
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=prec == "bf16"):
+            logits = model(x)
+        loss = (F.binary_cross_entropy_with_logits(logits.float(), y, reduction="none") * w[:, None]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -369,7 +615,14 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
         losses.append(loss.item())
         if progress and (step + 1) % max(1, steps // 40) == 0:
             log(f"step {step + 1}/{steps} loss {np.mean(losses[-100:]):.4f} ({time.time() - t0:.0f} s)")
-    del images, bits
+        if checkpoint is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or step + 1 == end):
+            save(step + 1)
+    if end < steps:
+        log(f"stopped after step {end}/{steps}; continue with --resume")
+        model.cpu().eval()
+        return None, model
+    real_ids = sorted(set(real[3].tolist())) if real is not None else []
+    del images, bits, real
 
     cal_images, cal_bits = make_set(n_val, val_tile, seed + CALIBRATION_SEED_OFFSET, raw=True)
     scales, priors, thresholds = calibrate(predict_logits(model, cal_images, dev), cal_bits)
@@ -378,6 +631,12 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     metrics["train_loss_first_last"] = [round(float(np.mean(losses[:20])), 5), round(float(np.mean(losses[-20:])), 5)]
     command = (f"python -m glue_astrodl.train contaminants --steps {steps} --batch {batch} --tile {tile} "
                f"--n-train {n_train} --n-val {n_val} --lr {lr} --seed {seed}")
+    if prec != "float32":
+        command += f" --precision {prec}"
+    if n_real_batch:
+        command += f" --real-fraction {real_fraction:g} --n-real {n_real}"
+    if gradient:
+        command += f" --gradient {gradient:g}"
     if boost:
         command += " --boost " + ",".join(f"{c}={f:g}" for c, f in boost.items())
     if init is not None:  # the whole recipe: the run that made ``init``, then this one
@@ -390,7 +649,8 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
         "architecture": "contaminant-unet",
         "arch_kwargs": {"n_classes": K, "in_channels": 1, "widths": list(widths)},
         "outputs": list(CLASSES),
-        "normalisation": "asinh((x - level) / noise); level: sky mode, noise: MAD of horizontal pixel differences / sqrt 2, both of the whole frame (core.normalise.robust_level_noise)",
+        "normalisation": ("asinh((x - level) / noise); level: sky mode, noise: MAD of horizontal pixel differences "
+                          "/ sqrt 2, both of the whole frame (core.normalise.robust_level_noise)"),
         **_inference_card(),
         "calibration_kind": "platt",
         "calibration": scales,
@@ -401,6 +661,9 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
         "metrics": metrics,
         "training_command": command,
         "seed": seed,
+        "precision": prec,
+        "training_data": _training_data(n_train, tile, seed, gradient, n_real_batch / batch, n_real_batch, n_real,
+                                        real_ids, frames),
         "data_version": CONTAMINANT_VERSION,
         "package_version": __version__,
         "train_seconds": round(time.time() - t0),
