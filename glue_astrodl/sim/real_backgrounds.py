@@ -260,37 +260,28 @@ def inject_contaminants(background, rng, sky, noise, zero=0.0, classes=None, con
         factor, masks["FR"], p = fringes(shape, rng, np.full(shape, above), sigma, k)
         light += factor * above
         arts.append(p)
-    if "TRL" in active:
-        c, masks["TRL"], p = satellite_trail(shape, rng, psf, sigma, k)
-        light += c
-        arts.append(p)
-    if "NEB" in active:
-        c, masks["NEB"], p = nebulosity(shape, rng, sigma, k)
-        light += c
-        arts.append(p)
-    if "BBG" in active:
-        c, masks["BBG"], p = bright_background(shape, rng, max(above, sigma), sigma, cfg.bbg_k, cfg.bbg_frac)
-        light += c
-        arts.append(p)
-    if "P" in active:
-        c, masks["P"], p = persistence(shape, rng, PSFBank(psf), sigma, n_of("P"), k)
-        light += c
-        arts += p
+    additive = (("TRL", lambda: satellite_trail(shape, rng, psf, sigma, k)),
+                ("NEB", lambda: nebulosity(shape, rng, sigma, k)),
+                ("BBG", lambda: bright_background(shape, rng, max(above, sigma), sigma, cfg.bbg_k, cfg.bbg_frac)),
+                ("P", lambda: persistence(shape, rng, PSFBank(psf), sigma, n_of("P"), k)))
+    for name, make in additive:
+        if name in active:
+            c, masks[name], p = make()
+            light += c
+            arts += p if isinstance(p, list) else [p]
     image = bg + light + shot(np.abs(light)) if light.any() else bg.copy()
     noise_map = np.sqrt(sigma**2 + (np.maximum(bg - sky, 0.0) / gain if gain else 0.0))
-    if "DCL" in active or "DP" in active:
-        response = np.ones(shape)
-        signal = np.abs(image - zero)
-        if "DCL" in active:
-            r, m, p = dead_columns(shape, rng, n_of("DCL"), int(rng.poisson(TILE_COUNTS["DCL_clusters"])))
-            masks["DCL"] = significant(m, (1.0 - r) * signal, noise_map, cfg.k_defect)
-            response *= r
-            arts += p
-        if "DP" in active:
-            r, m, p = dead_pixels(shape, rng, n_of("DP"))
-            masks["DP"] = significant(m, (1.0 - r) * signal, noise_map, cfg.k_defect)
-            response *= r
-            arts += p
+    clusters = cfg.tile_counts.get("DCL_clusters", TILE_COUNTS["DCL_clusters"]) * shape[0] * shape[1] / REF_TILE
+    dead = (("DCL", lambda: dead_columns(shape, rng, n_of("DCL"), int(rng.poisson(clusters)))),
+            ("DP", lambda: dead_pixels(shape, rng, n_of("DP"))))
+    if any(name in active for name, _ in dead):  # a response on the signal above the pedestal
+        response, signal = np.ones(shape), np.abs(image - zero)
+        for name, make in dead:
+            if name in active:
+                r, m, p = make()
+                masks[name] = significant(m, (1.0 - r) * signal, noise_map, cfg.k_defect)
+                response *= r
+                arts += p
         image = zero + (image - zero) * response
     for name, make in (("HCL", hot_columns), ("HP", hot_pixels)):
         if name in active:
@@ -347,7 +338,7 @@ class _Unit:
         self.image = load_frame(entry)
         self.sky, self.noise = frame_statistics(self.image)
         self.ignore = own_contaminants(self.image, self.sky, self.noise, entry.get("zero", 0.0),
-                                       detect=entry.get("own_crs", True))
+                                       detect=entry.get("own_crs", True), **entry.get("lacosmic", {}))
 
 
 def real_tile_pool(n, size, seed, split="train", config=None, frame_ids=None, units=None):
