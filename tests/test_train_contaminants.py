@@ -176,3 +176,20 @@ def test_sky_gradients_change_only_the_images_of_the_simulated_tiles():
     assert (np.abs(delta).max(axis=(1, 2, 3)) > 0).sum() >= 4  # (a faint sky's gradient may round away)
     sat = unpack_masks(bits).numpy()[:, CLASSES.index("SAT")].astype(bool)
     assert (delta[:, 0][sat] == 0).all()
+
+
+def test_cli_passes_the_new_training_options(monkeypatch):
+    from glue_astrodl.train import __main__ as cli
+    from glue_astrodl.train import contaminants
+
+    seen = {}
+    monkeypatch.setattr(contaminants, "train_contaminants", lambda **kw: seen.update(kw))
+    cli.main(["contaminants", "--steps", "10", "--real-fraction", "0.5", "--n-real", "64", "--gradient", "0.3",
+              "--precision", "bf16", "--cache", "pools", "--checkpoint", "run.pt", "--checkpoint-every", "5",
+              "--stop-after", "4"])
+    assert {k: seen[k] for k in ("steps", "real_fraction", "n_real", "gradient", "precision", "cache_dir",
+                                 "checkpoint", "checkpoint_every", "resume", "stop_after")} == dict(
+        steps=10, real_fraction=0.5, n_real=64, gradient=0.3, precision="bf16", cache_dir="pools",
+        checkpoint="run.pt", checkpoint_every=5, resume=False, stop_after=4)
+    with pytest.raises(SystemExit):  # --resume without a checkpoint is a usage error
+        cli.main(["contaminants", "--resume"])
