@@ -4,6 +4,9 @@ from scipy.stats import mannwhitneyu, norm
 
 from glue_astrodl.core.calibration import (
     PITDiagnostics,
+    auc_interval,
+    brier_skill_score,
+    calibration_gate,
     ReliabilityCurve,
     expected_calibration_error,
     fit_platt,
@@ -338,3 +341,55 @@ def test_plot_helpers_return_axes():
     ax2 = fig.add_subplot(212)
     assert plot_roc(fpr, tpr, ax=ax2, label="model") is ax2
     assert len(ax2.lines) == 2
+
+
+# ------------------------------------------------------------------ gates that can fail
+
+
+def test_calibration_gate_fails_useless_models_that_ece_alone_passes():
+    """A base-rate model (ECE 0) and an all-zeros model on a rare class (ECE = the base
+    rate, under 0.05) pass an ECE gate but fail the paired gate; a calibrated, informative
+    model passes it, and an informative but over-confident one fails."""
+    rng = np.random.default_rng(3)
+    y = rng.random(200_000) < 0.01
+    score = rng.normal(size=y.size) + 3 * y
+    p = _sigmoid(score * 3 - 3)
+    curve = reliability_curve(y, p, n_bins=30)  # recalibrate on the bins: calibrated and informative
+    idx = np.clip(np.digitize(p, np.linspace(0, 1, 31)) - 1, 0, 29)
+    good = np.nan_to_num(curve.observed_frequency)[idx]
+    passed, metrics = calibration_gate(y, good)
+    assert passed, metrics
+    base = np.full(y.size, y.mean())
+    zeros = np.zeros(y.size)
+    assert expected_calibration_error(y, base) < 1e-9 and expected_calibration_error(y, zeros) < 0.05
+    assert calibration_gate(y, base)[1]["failed"] == ["auc", "skill"]
+    assert calibration_gate(y, zeros)[1]["failed"] == ["auc", "skill"]
+    assert not calibration_gate(y, np.where(good > 0.05, 0.999, 0.0))[0]  # over-confident
+
+
+def test_brier_skill_score_against_the_base_rate():
+    y = np.array([0] * 90 + [1] * 10)
+    assert brier_skill_score(y, np.full(100, 0.1)) == pytest.approx(0.0, abs=1e-12)
+    assert brier_skill_score(y, y.astype(float)) == 1.0
+    assert brier_skill_score(y, np.zeros(100)) == pytest.approx(1 - 0.1 / 0.09)
+    with pytest.raises(ValueError):
+        brier_skill_score(np.zeros(5), np.zeros(5))
+
+
+def test_auc_interval_covers_the_spread_between_independent_sets():
+    """Tiles with a tile-level nuisance (correlated pixels): the 95% interval from one set
+    covers the AUC of independent sets about 95% of the time, and is wider than a
+    pixel-wise bootstrap that ignores the grouping would be."""
+    def make(seed, n_tiles=60, n_pix=400):
+        rng = np.random.default_rng(seed)
+        y = rng.random((n_tiles, n_pix)) < 0.05
+        strength = rng.uniform(0.5, 3.0, (n_tiles, 1))  # how visible each tile's objects are
+        return y, y * strength + rng.normal(size=y.shape), np.repeat(np.arange(n_tiles), n_pix).reshape(n_tiles, n_pix)
+
+    y, s, g = make(0)
+    auc, low, high = auc_interval(y, s, g, n_boot=400)
+    assert low < auc < high and abs(auc - roc_auc(y.ravel(), s.ravel())) < 1e-12
+    others = np.array([roc_auc(*[a.ravel() for a in make(seed)[:2]]) for seed in range(1, 41)])
+    assert 0.8 <= np.mean((others >= low) & (others <= high)) <= 1.0
+    _, plow, phigh = auc_interval(y, s, n_boot=400)  # pixels as independent: too narrow
+    assert phigh - plow < 0.8 * (high - low)

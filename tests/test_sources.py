@@ -7,7 +7,7 @@ from scipy.signal import correlate
 from scipy.spatial import cKDTree
 
 from glue_astrodl import detect_sources
-from glue_astrodl.core.calibration import expected_calibration_error, reliability_curve
+from glue_astrodl.core.calibration import calibration_gate, expected_calibration_error, reliability_curve
 from glue_astrodl.core.errors import BadInputError
 from glue_astrodl.core.psf import moffat_psf
 from glue_astrodl.sim import simulate_frame, simulate_point_sources
@@ -58,12 +58,21 @@ def test_few_false_detections_and_full_recovery_above_snr8(points, detection):
 
 
 def test_probability_is_calibrated(points, detection):
-    """P(source | S/N) against truth = the noise-free filtered S/N is material (> 0.3)."""
+    """P(source | S/N) against truth = the noise-free filtered S/N is material (> 0.3):
+    calibrated (ECE < 0.03) and informative (AUC >= 0.65, Brier skill >= 0.25 over the base
+    rate), so a base-rate or all-zeros model fails it."""
     sigma = points.header["SKYSIGMA"]  # the simulator's true sky noise, not the detector's estimate
     s_true = correlate(points.sources, points.psf, mode="same") / (sigma * np.sqrt((points.psf**2).sum()))
     truth = (s_true > 0.3).ravel()
     prob = detection.probability.ravel()
     assert expected_calibration_error(truth, prob) < 0.03
+    # paired with discrimination: a base-rate or all-zeros probability map has ECE ~0 too.
+    # Measured: AUC 0.73 (most faint-source pixels are never detected), Brier skill 0.37.
+    gate = dict(max_ece=0.03, min_auc=0.65, min_skill=0.25)
+    passed, metrics = calibration_gate(truth, prob, **gate)
+    assert passed, metrics
+    assert not calibration_gate(truth, np.full(truth.size, truth.mean()), **gate)[0]
+    assert not calibration_gate(truth, np.zeros(truth.size), **gate)[0]
     curve = reliability_curve(truth, prob, n_bins=5)
     ok = curve.counts > 200
     # never over-confident; the two-group estimate of the null fraction is conservative

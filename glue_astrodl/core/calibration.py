@@ -11,6 +11,9 @@ full images (1e7 pixels) without per-sample Python loops.
   :func:`tpr_at_fpr`, :func:`mcc_optimal_threshold`, :func:`matthews_corrcoef`.
 * Calibration of probabilities: :func:`fit_platt` (logistic recalibration of logits on
   held-out data), :func:`reliability_curve`, :func:`expected_calibration_error`.
+* Gates: :func:`brier_skill_score` (against the base rate), :func:`auc_interval` (AUC
+  with a bootstrap interval over groups such as tiles) and :func:`calibration_gate`, which
+  pairs ECE with discrimination so that a base-rate or all-zeros model fails it.
 * Calibration of predictive distributions: :func:`pit` (PDFs on a grid),
   :func:`pit_categorical` (randomised PIT for classes), :func:`pit_uniformity`.
 """
@@ -32,6 +35,9 @@ __all__ = [
     "ReliabilityCurve",
     "reliability_curve",
     "expected_calibration_error",
+    "brier_skill_score",
+    "auc_interval",
+    "calibration_gate",
     "pit",
     "pit_categorical",
     "PITDiagnostics",
@@ -436,6 +442,121 @@ def expected_calibration_error(y_true, prob, n_bins=15):
         raise ValueError("no finite probabilities")
     gap = np.abs(curve.observed_frequency - curve.mean_predicted)
     return float(np.sum(np.where(curve.counts > 0, curve.counts * gap, 0.0)) / n)
+
+
+def brier_skill_score(y_true, prob):
+    """``1 - Brier / Brier(base rate)``: 0 for a model that predicts the set's base rate
+    everywhere, negative for one that predicts 0 everywhere, 1 for a perfect one.
+
+    Examples
+    --------
+    >>> y = [0, 0, 0, 1]
+    >>> brier_skill_score(y, [0.25] * 4), round(brier_skill_score(y, [0.0] * 4), 4)
+    (0.0, -0.3333)
+    >>> round(brier_skill_score(y, [0.1, 0.1, 0.1, 0.9]), 4)
+    0.9467
+    """
+    y = np.asarray(y_true, dtype=bool).ravel()
+    p = _float_array(prob).ravel()
+    ok = np.isfinite(p)
+    y, p = y[ok], p[ok]
+    base = y.mean()
+    reference = base * (1 - base)
+    if reference == 0:
+        raise ValueError("Brier skill needs both classes")
+    return float(1 - np.mean((p - y) ** 2) / reference)
+
+
+def _edges(score, y, n_bins):
+    """Bin edges at quantiles of the positives' and of the negatives' scores (half each)."""
+    qs = np.linspace(0, 1, n_bins // 2 + 1)[1:-1]
+    edges = np.concatenate([np.quantile(score[y], qs), np.quantile(score[~y], qs)])
+    return np.unique(edges)
+
+
+def auc_interval(y_true, score, groups=None, n_boot=200, level=0.95, n_bins=4096, seed=0):
+    """ROC AUC and its bootstrap interval ``(auc, low, high)``, resampling whole ``groups``
+    (e.g. the tile each pixel came from: neighbouring pixels are not independent).
+
+    The point value is the exact `roc_auc`; the bootstrap runs on per-group histograms of
+    the scores in ``n_bins`` quantile bins (ties within a bin count one half), so it costs
+    a few matrix products whatever the number of pixels. The interval is the percentile
+    interval of the resampled AUCs shifted by the binning error (exact minus binned).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.random((40, 500)) < 0.1  # 40 tiles of 500 pixels
+    >>> score = y + rng.normal(size=y.shape)
+    >>> groups = np.repeat(np.arange(40), 500).reshape(40, 500)
+    >>> auc, low, high = auc_interval(y, score, groups)
+    >>> bool(low < auc < high), round(auc, 2), bool(high - low < 0.03)
+    (True, 0.75, True)
+    """
+    y = np.asarray(y_true, dtype=bool).ravel()
+    s = _float_array(score).ravel()
+    g = np.zeros(y.size, int) if groups is None else np.asarray(groups).ravel()
+    ok = np.isfinite(s)
+    y, s, g = y[ok], s[ok], g[ok]
+    if y.all() or not y.any():
+        raise ValueError("AUC needs both classes")
+    exact = roc_auc(y, s)
+    if groups is None:
+        g = np.arange(y.size)  # pixels as independent samples
+    _, g = np.unique(g, return_inverse=True)
+    n_groups = int(g.max()) + 1
+    b = np.searchsorted(_edges(s, y, n_bins), s, side="right")
+    n_b = int(b.max()) + 1
+    pos = np.bincount(g[y] * n_b + b[y], minlength=n_groups * n_b).reshape(n_groups, n_b).astype(float)
+    neg = np.bincount(g[~y] * n_b + b[~y], minlength=n_groups * n_b).reshape(n_groups, n_b).astype(float)
+
+    def binned(p, n):  # rows of histograms -> AUC: P(score_pos > score_neg) + ties / 2
+        below = np.cumsum(n, axis=-1) - n
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample without positives: NaN, dropped
+            return ((p * (below + 0.5 * n)).sum(-1)) / (p.sum(-1) * n.sum(-1))
+
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot).astype(float)
+    boot = binned(weights @ pos, weights @ neg)
+    boot = boot[np.isfinite(boot)] + (exact - float(binned(pos.sum(0), neg.sum(0))))
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    return exact, float(low), float(high)
+
+
+def calibration_gate(y_true, prob, max_ece=0.05, min_auc=0.9, min_skill=0.01):
+    """Calibration paired with discrimination: ``(passed, metrics)``.
+
+    Passes when ECE <= ``max_ece`` *and* the AUC >= ``min_auc`` *and* the Brier skill
+    score (against the set's base rate) >= ``min_skill``. ECE alone is 0 for a model that
+    predicts the base rate everywhere and small for one that predicts 0 everywhere on a
+    rare class; both fail here (AUC 0.5, skill 0 or below). ``metrics``: ``{"ece", "auc",
+    "skill", "failed"}``, ``failed`` naming the criteria missed. Non-finite probabilities
+    are left out.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.random(20000) < 0.05
+    >>> good = np.where(y, 0.8, 0.01)
+    >>> calibration_gate(y, good)[0]
+    True
+    >>> passed, metrics = calibration_gate(y, np.full(y.size, y.mean()))  # the base rate
+    >>> passed, metrics["ece"] < 1e-9, sorted(metrics["failed"])
+    (False, True, ['auc', 'skill'])
+    >>> calibration_gate(y, np.zeros(y.size))[1]["failed"]  # all zeros: ECE 0.05, still fails
+    ['auc', 'skill']
+    """
+    y = np.asarray(y_true, dtype=bool).ravel()
+    p = _float_array(prob).ravel()
+    finite = np.isfinite(p)  # missing probabilities count in none of the three
+    y, p = y[finite], p[finite]
+    ece = expected_calibration_error(y, p)
+    auc = roc_auc(y, p)
+    skill = brier_skill_score(y, p)
+    failed = [name for name, bad in (("ece", ece > max_ece), ("auc", auc < min_auc), ("skill", not skill >= min_skill))
+              if bad]
+    return not failed, {"ece": ece, "auc": auc, "skill": skill, "failed": failed}
 
 
 # --------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@ from scipy.ndimage import median_filter
 
 from .errors import BadInputError
 
-__all__ = ["BackgroundMesh", "MaskedRows", "estimate_background", "asinh_stretch", "robust_level_noise", "sky_mode_asinh", "NORMALISERS"]
+__all__ = ["BackgroundMesh", "MaskedRows", "estimate_background", "asinh_stretch", "robust_level_noise",
+           "sky_mode_asinh", "NORMALISERS", "NORMALISER_VERSIONS", "NormaliserVersionWarning",
+           "check_normaliser_version"]
 
 
 @dataclass
@@ -289,13 +291,59 @@ def _mode(values, noise):
     return float(level)
 
 
-def sky_mode_asinh(image, softening=1.0):
+class NormaliserVersionWarning(UserWarning):
+    """A model card declares an older (or newer) version of its input normaliser than the
+    code computes: the network sees inputs unlike those it was trained on."""
+
+
+#: The version of each normaliser's arithmetic; bumped whenever what a network sees changes.
+#: ``sky-mode-asinh``: 1, sky mode and neighbour-difference noise (commit 3ce094a; the
+#: shipped contaminant model was trained with it); 2, a clipped plateau at the frame's
+#: maximum is left out of both (commit 7996351).
+NORMALISER_VERSIONS = {"sky-mode-asinh": 2}
+_warned = set()
+
+
+def check_normaliser_version(name, version):
+    """Warn (`NormaliserVersionWarning`, once per name and version) when a card's normaliser
+    ``version`` differs from the code's (`NORMALISER_VERSIONS`); returns whether they match.
+    A card without a version is taken as current. Called by each normaliser on the
+    ``version`` of the card's ``normaliser`` spec (``core.predictor.fit_normaliser`` passes
+    the spec's keys to it), so every prediction from a card is checked.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> check_normaliser_version("sky-mode-asinh", NORMALISER_VERSIONS["sky-mode-asinh"])
+    True
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_normaliser_version("sky-mode-asinh", 0)
+    False
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    model card's normaliser sky-mode-asinh is version 0, the code computes version 2: the network sees ...
+    """
+    current = NORMALISER_VERSIONS[name]
+    if version is None or version == current:
+        return True
+    if (name, version) not in _warned:
+        import warnings
+
+        _warned.add((name, version))
+        warnings.warn(f"model card's normaliser {name} is version {version}, the code computes version {current}: "
+                      "the network sees inputs unlike its training data, and its card's metrics may not hold",
+                      NormaliserVersionWarning, stacklevel=3)
+    return False
+
+
+def sky_mode_asinh(image, softening=1.0, version=None):
     """Normaliser ``"sky-mode-asinh"``: ``asinh((x - level) / (softening * noise))`` with the
     frame's sky mode and pixel noise (`robust_level_noise`). A global (not local) background
     keeps bright background, nebulosity and fringes visible to a network that must flag them.
 
     Returns ``(preprocess, stats)``: ``preprocess(tile, window)`` for `tiled_inference`, and
-    ``{"level": ..., "noise": ...}``.
+    ``{"level": ..., "noise": ...}``. ``version``: the card's, checked by
+    `check_normaliser_version`.
 
     Examples
     --------
@@ -308,6 +356,7 @@ def sky_mode_asinh(image, softening=1.0):
     >>> tile.dtype, round(float(np.median(tile)), 1)
     (dtype('float32'), 0.0)
     """
+    check_normaliser_version("sky-mode-asinh", version)
     level, noise = robust_level_noise(image)
     return (lambda tile, window: asinh_stretch(tile, level, noise, softening)), {"level": level, "noise": noise}
 
