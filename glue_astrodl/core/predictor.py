@@ -182,8 +182,12 @@ class Predictor:
             if not isinstance(train, dict):
                 raise BadInputError(f"{_where(self.card)}: model card has no training_priors to shift priors from")
             shift = prior_shift_logit([train[c] for c in channels], [priors.get(c, train[c]) for c in channels])
-        logits = DihedralMean(self.net, self.tta) if self.tta > 1 else self.net
-        calibrated = CalibratedSigmoid(logits, index, self._scaling(channels), shift)
+        folded = _fold_calibration(self.net, index, self._scaling(channels), shift)
+        if folded is not None:  # the affine calibration done by the output convolution
+            calibrated = _Sigmoid(DihedralMean(folded, self.tta) if self.tta > 1 else folded)
+        else:
+            logits = DihedralMean(self.net, self.tta) if self.tta > 1 else self.net
+            calibrated = CalibratedSigmoid(logits, index, self._scaling(channels), shift)
         # An explicit precision runs under its own autocast; auto is the tiled inference's.
         return _Autocast(calibrated, self.device, self.precision) if self._forced else calibrated
 
@@ -199,8 +203,9 @@ class Predictor:
 
         channels = list(channels or self.outputs)
         preprocess, stats = self.normaliser(image)
-        batch_size = batch_size or (8 if str(self.device).startswith("cuda") else 1)
-        probs = tiled_inference(self.calibrated(channels, priors), image, tile=max(tile, 4 * self.overlap),
+        tile = max(tile, 4 * self.overlap)
+        batch_size = batch_size or (max(1, 8 * 512 ** 2 // tile ** 2) if str(self.device).startswith("cuda") else 1)
+        probs = tiled_inference(self.calibrated(channels, priors), image, tile=tile,
                                 overlap=self.overlap, batch_size=batch_size, device=self.device,
                                 preprocess=preprocess, out=out, postprocess=postprocess, progress=progress,
                                 desc=desc, callback=callback)
@@ -236,3 +241,61 @@ def _Autocast(module, device, precision):
                 return self.net(x)
 
     return Autocast()
+
+
+def _fold_calibration(net, index, scaling, shift):
+    """A copy of ``net`` whose 1x1 output convolution ``head`` emits the calibrated,
+    prior-shifted logits ``a * logit + b + shift`` of the output channels ``index`` only, so
+    that no per-pixel selection or affine pass over the 14 maps of each tile is left; it
+    shares every other layer with ``net``. None when ``net`` has no such ``head``."""
+    import copy
+
+    import torch
+
+    head = getattr(net, "head", None)
+    if not (isinstance(head, torch.nn.Conv2d) and head.kernel_size == (1, 1) and head.groups == 1):
+        return None
+    a, b = np.asarray(scaling, np.float64).reshape(-1, 2).T
+    b = b + np.asarray(shift, np.float64)
+    with torch.no_grad():
+        weight = head.weight.detach().double()[index] * torch.from_numpy(a)[:, None, None, None]
+        bias = head.bias.detach().double()[index] if head.bias is not None else torch.zeros(len(index))
+        new = torch.nn.Conv2d(head.in_channels, len(index), 1).to(head.weight.device)
+        new.weight.copy_(weight.float())
+        new.bias.copy_((bias * torch.from_numpy(a) + torch.from_numpy(b)).float())
+    folded = copy.copy(net)
+    folded._modules = dict(net._modules)  # a shallow copy that does not change ``net``'s head
+    folded.head = _Float32(new)
+    return folded
+
+
+def _Float32(module):
+    """``module`` run in float32 even under bf16 autocast (the calibrated logits keep
+    float32's resolution; a 1x1 convolution costs little)."""
+    import torch
+
+    class Float32(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, x):
+            with torch.autocast(x.device.type, enabled=False):
+                return self.module(x.float())
+
+    return Float32()
+
+
+def _Sigmoid(module):
+    """``x -> sigmoid(module(x))`` in float32."""
+    import torch
+
+    class Sigmoid(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = module  # ``net``: where `glue_astrodl.core.tiling` looks for the model's stride
+
+        def forward(self, x):
+            return torch.sigmoid(self.net(x).float())
+
+    return Sigmoid()

@@ -33,6 +33,7 @@ __all__ = ["detect_contaminants", "write_contaminants", "ContaminantDetection", 
            "default_thresholds", "TASK"]
 
 MODEL = "contaminants"
+TILE = 2048  # default tile side: fewer pixels in the 2 x 320 px overlaps (see detect_contaminants)
 PRODUCTS = ("proba", "masks", "bitmask")
 PRECISIONS = ("auto", "bf16", "fp32")  # glue_astrodl.core.device.PRECISIONS (torch is not imported here)
 
@@ -217,7 +218,7 @@ def default_thresholds(card, priors):
 
 
 def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=None, model="contaminants",
-                        device=None, hdu=None, plane=None, tile=512, batch_size=None, tta=1, progress=False,
+                        device=None, hdu=None, plane=None, tile=TILE, batch_size=None, tta=1, progress=False,
                         callback=None, precision=None):
     """Per-pixel contaminant probabilities, calibrated to ``priors``.
 
@@ -233,8 +234,12 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
     model : str
         Name of an installed model, or a path to ``.safetensors`` with its ``.json`` card.
     tile, batch_size : int
-        Tile side and tiles per forward pass (default: 1 on CPU, where one small tile at
-        a time stays in cache and is fastest, 8 on CUDA).
+        Largest tile side read per forward pass (at least four times the card's overlap),
+        and tiles per pass (default: 1 on CPU; on CUDA 8 tiles of 512² or the same pixels).
+        The tiles of a frame overlap by twice the card's ``receptive_field_overlap``
+        (320 px), so large tiles compute fewer pixels twice: on 2048² the default 2048 is
+        one pass, where tiles of 1280 compute 2.9 times the frame's pixels; the result is
+        the same (the overlap covers the receptive field).
     tta : int
         Test-time augmentation: average the network's logits over this many symmetries
         of the square (1 = off, 2, 4 or 8), at that many times the network's cost. All
@@ -261,7 +266,7 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
 
 
 def write_contaminants(input, output, *, product="proba", regions=None, progress=False, hdu=None, plane=None,
-                       priors=None, classes=None, model=MODEL, device=None, tile=512, batch_size=None, tta=1,
+                       priors=None, classes=None, model=MODEL, device=None, tile=TILE, batch_size=None, tta=1,
                        callback=None, region_min_area=MIN_REGION_AREA, precision=None):
     """Contaminant ``product`` of every image HDU of the FITS file ``input`` (cubes plane by
     plane), computed and written to ``output`` tile by tile; returns the one-line summary.
