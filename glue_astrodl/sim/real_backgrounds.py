@@ -104,7 +104,8 @@ def _entry(frame):
 
 
 def frame_path(frame):
-    """Path of a frame's file (an id or a manifest entry) if its package is installed, else None.
+    """Path of a frame's file (an id or a manifest entry) if its package is installed, else None
+    ('repo' frames: in the source tree of this module or under the working directory).
 
     Examples
     --------
@@ -112,8 +113,9 @@ def frame_path(frame):
     'm51_iraf_dev_pix.fits.gz'
     """
     entry = _entry(frame)
-    if entry["kind"] == "repo":
-        path = _REPO / entry["path"]
+    if entry["kind"] == "repo":  # a source checkout (the package may be installed elsewhere): here or the cwd
+        found = [root / entry["path"] for root in (_REPO, Path.cwd()) if (root / entry["path"]).is_file()]
+        return found[0] if found else None
     else:
         try:
             spec = importlib.util.find_spec(entry["package"])
@@ -141,8 +143,9 @@ def load_frame(frame, active=True):
     entry = _entry(frame)
     path = frame_path(entry)
     if path is None:
-        raise FileNotFoundError(f"real frame {entry['id']!r} ({entry['path']}) is not installed: "
-                                f"pip install {entry['package']}=={entry['version']}")
+        where = ("run from a source checkout of glue-astrodl" if entry["kind"] == "repo"
+                 else f"pip install {entry['package']}=={entry['version']}")
+        raise FileNotFoundError(f"real frame {entry['id']!r} ({entry['path']}) is not installed: {where}")
     with fits.open(path, memmap=False) as hdul:
         data = np.asarray(hdul[entry["hdu"]].data, dtype=np.float32)
     if entry.get("plane") is not None:
