@@ -467,11 +467,13 @@ def brier_skill_score(y_true, prob):
     return float(1 - np.mean((p - y) ** 2) / reference)
 
 
-def _edges(score, y, n_bins):
-    """Bin edges at quantiles of the positives' and of the negatives' scores (half each)."""
+def _edges(score, y, n_bins, max_samples=1_000_000):
+    """Bin edges at quantiles of the positives' and of the negatives' scores (half each),
+    each from at most about ``max_samples`` evenly spaced values."""
     qs = np.linspace(0, 1, n_bins // 2 + 1)[1:-1]
-    edges = np.concatenate([np.quantile(score[y], qs), np.quantile(score[~y], qs)])
-    return np.unique(edges)
+    pos, neg = score[y], score[~y]
+    pos, neg = pos[::max(1, pos.size // max_samples)], neg[::max(1, neg.size // max_samples)]
+    return np.unique(np.concatenate([np.quantile(pos, qs), np.quantile(neg, qs)]))
 
 
 def auc_interval(y_true, score, groups=None, n_boot=200, level=0.95, n_bins=4096, seed=0):
