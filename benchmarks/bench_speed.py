@@ -18,6 +18,23 @@ Rows:
   photutils-documentation recipe) and ``SourceCatalog`` centroids and fluxes.
 * ``photutils + deblend``: the same with ``deblend_sources`` before the catalogue.
 * ``python + imports``: the astrodl imports only (torch included), a fixed cost.
+
+``--contaminants`` times ``astrodl contaminants`` instead (issue 14: no slower than
+astroscrappy end to end), on one ``simulate_contaminant_frame`` (default 2048x2048):
+
+* ``astrodl contaminants FILE -o OUT --product P --quiet`` for each product (``proba``,
+  ``masks``, ``bitmask``), at the default precision (bf16 where the CPU has it natively)
+  and, with ``--fp32``, also forced to float32;
+* ``astroscrappy``: a fresh process that reads the FITS file, runs
+  ``astroscrappy.detect_cosmics`` (gain, read noise and saturation from the header, bias
+  subtracted) and writes the uint8 mask to FITS, so that both sides pay start-up, reading
+  and writing;
+* ``maximask`` (``--peers-python PY`` with MaxiMask installed there, once: ~100 s a run):
+  its CLI with ``--proba_thresh False --prior_modif False``.
+
+The commands run in turn (ours, astroscrappy, ours, ...) ``--repeat`` times, and each
+ratio to astroscrappy is the median of the per-round ratios, so drift of a shared
+machine's load hits both sides alike.
 """
 
 import argparse
@@ -116,8 +133,35 @@ def worker_api(path, fwhm, thresh, out, profile):
     return dict(n=len(res.table), compute_s=time.perf_counter() - t)
 
 
+def worker_astroscrappy(path, fwhm, thresh, out):
+    """Read the FITS frame, ``astroscrappy.detect_cosmics``, write the CR mask to FITS."""
+    import astroscrappy
+    import numpy as np
+    from astropy.io import fits
+
+    t = time.perf_counter()
+    with fits.open(path) as hdul:
+        img, hdr = np.asarray(hdul[0].data, np.float32), hdul[0].header
+    bias = float(hdr.get("BIASLEV", 0.0))
+    mask, _clean = astroscrappy.detect_cosmics(img - bias, gain=float(hdr.get("GAIN", 1.0)),
+                                               readnoise=float(hdr.get("RDNOISE", 5.0)),
+                                               satlevel=float(hdr.get("SATURATE", 65535.0)) - bias)
+    fits.writeto(out, mask.astype(np.uint8), overwrite=True)
+    return dict(n=int(mask.sum()), compute_s=time.perf_counter() - t)
+
+
+def worker_contaminant_imports(path, fwhm, thresh):
+    t = time.perf_counter()
+    import glue_astrodl.cli  # noqa: F401
+    import glue_astrodl.core.tiling  # noqa: F401
+    import glue_astrodl.jobs  # noqa: F401
+    import glue_astrodl.tasks.contaminants  # noqa: F401
+
+    return dict(n=0, compute_s=time.perf_counter() - t)
+
+
 WORKERS = {"sep": worker_sep, "photutils": worker_photutils, "imports": worker_imports,
-           "api": worker_api}
+           "api": worker_api, "astroscrappy": worker_astroscrappy, "contaminant-imports": worker_contaminant_imports}
 
 
 def run_worker(argv):
@@ -135,6 +179,8 @@ def run_worker(argv):
         kw["deblend"] = a.deblend
     if a.name == "api":
         kw.update(out=a.out, profile=a.profile)
+    if a.name == "astroscrappy":
+        kw.update(out=a.out)
     res = WORKERS[a.name](a.file, a.fwhm, a.thresh, **kw)
     res["vmhwm_mb"] = _vmhwm_mb()
     print(json.dumps(res))
@@ -215,7 +261,13 @@ def main(argv=None):
     ap.add_argument("--phot-thresh", type=float, default=1.5)
     ap.add_argument("--no-deblend", action="store_true", help="skip the photutils + deblend row")
     ap.add_argument("--api", action="store_true", help="also time the astrodl Python API in-process")
+    ap.add_argument("--contaminants", action="store_true",
+                    help="time `astrodl contaminants` (every product) against astroscrappy instead (size 2048)")
+    ap.add_argument("--fp32", action="store_true", help="--contaminants: also time --precision fp32")
+    ap.add_argument("--peers-python", help="--contaminants: a Python with MaxiMask installed (timed once)")
     args = ap.parse_args(argv)
+    if args.contaminants:
+        return contaminants_main(args, cores, ap)
 
     env = dict(os.environ)
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -298,6 +350,98 @@ def main(argv=None):
     verdict = "PASS" if ours["rss_mb"] < 1500 else "FAIL"
     print(f"\nTarget: `astrodl sources` peak RSS < 1.5 GB (1500 MB) on a {args.size}x{args.size} frame: "
           f"{ours['rss_mb']:.0f} MB -> **{verdict}**")
+
+
+def _bench_env(threads):
+    env = dict(os.environ)
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "ASTRODL_THREADS"):
+        env[key] = str(threads)
+    env.setdefault("ASTRODL_DEVICE", "cpu")
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def contaminants_main(args, cores, ap):
+    """``--contaminants``: `astrodl contaminants` (every product) against astroscrappy, in turn."""
+    import numpy as np
+    from astropy.io import fits
+
+    from glue_astrodl.core.device import native_bf16
+    from glue_astrodl.sim import simulate_contaminant_frame
+
+    size = args.size if args.size != ap.get_default("size") else 2048
+    env = _bench_env(args.threads)
+    tmp = Path(tempfile.mkdtemp(prefix="astrodl_bench_"))
+    try:
+        t = time.perf_counter()
+        sim = simulate_contaminant_frame((size, size), seed=args.seed)
+        path = tmp / "frame.fits"
+        fits.writeto(path, np.asarray(sim.image, np.float32), sim.header)
+        t_sim = time.perf_counter() - t
+        del sim
+        worker = [sys.executable, str(HERE), "--worker"]
+        rows = [("python + imports (contaminant path, torch)", worker + ["contaminant-imports", str(path),
+                                                                       "--fwhm", "3"], None)]
+        precisions = ["default"] + (["fp32"] if args.fp32 else [])
+        for prec in precisions:
+            for product in ("proba", "masks", "bitmask"):
+                out = tmp / f"out_{product}_{prec}.fits"
+                extra = [] if prec == "default" else ["--precision", prec]
+                rows.append((f"astrodl contaminants --product {product}" + (f" --precision {prec}" if extra else ""),
+                             astrodl_command() + ["contaminants", str(path), "-o", str(out), "--product", product,
+                                                  "--quiet", "--overwrite"] + extra, out))
+        peer = ("astroscrappy (read FITS, detect_cosmics, write mask)",
+                worker + ["astroscrappy", str(path), "--fwhm", "3", "--out", str(tmp / "scrappy.fits")], None)
+        rows.append(peer)
+        walls = {label: [] for label, _, _ in rows}
+        rss = dict.fromkeys(walls, 0.0)
+        for _ in range(args.repeat):
+            for label, cmd, _ in rows:
+                wall, mb, _ = measure(cmd, env, tmp)
+                walls[label].append(wall)
+                rss[label] = max(rss[label], mb)
+                print(f"  {label}: {wall:.2f} s", file=sys.stderr, flush=True)
+        precision = fits.getheader(tmp / "out_proba_default.fits").get("PRECISN", "?")
+        maximask = None
+        if args.peers_python:
+            wd = tmp / "maximask"
+            wd.mkdir()
+            shutil.copy(path, wd / "frame.fits")
+            exe = Path(args.peers_python).with_name("maximask")
+            cmd = [str(exe)] if exe.exists() else [args.peers_python, "-m",
+                                                   "maximask_and_maxitrack.maximask.maximask"]
+            cmd += [str(wd / "frame.fits"), "--proba_thresh", "False", "--prior_modif", "False"]
+            scrappy = measure(peer[1], env, tmp)[0]
+            wall, mb, _ = measure(cmd, env, wd)
+            maximask = dict(wall=wall, rss=mb, scrappy=scrappy)
+            print(f"  maximask: {wall:.2f} s (astroscrappy beside it {scrappy:.2f} s)", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    base = walls[peer[0]]
+    print(f"# `astrodl contaminants` vs astroscrappy, {size}x{size} frame, end to end\n")
+    print(f"- {time.strftime('%Y-%m-%d')}, {platform.node()}: {cores} cores (`nproc`), {args.threads} threads per "
+          f"process, Python {platform.python_version()}; native bf16: {native_bf16()}, default precision "
+          f"{precision}")
+    print(f"- frame: simulate_contaminant_frame(({size}, {size}), seed={args.seed}), float32 FITS; simulated in "
+          f"{t_sim:.1f} s")
+    print(f"- {args.repeat} rounds, each command a fresh process, run in turn; time: median wall time; ratio: "
+          "median over rounds of (time / astroscrappy's time in the same round)\n")
+    print("| command | wall time [s] (min-max) | peak RSS [MB] | / astroscrappy |")
+    print("|---|---:|---:|---:|")
+    for label, _, _ in rows:
+        w = walls[label]
+        ratio = statistics.median(a / b for a, b in zip(w, base))
+        print(f"| {label} | {statistics.median(w):.2f} ({min(w):.2f}-{max(w):.2f}) | {rss[label]:.0f} | "
+              f"{ratio:.2f} |")
+    if maximask:
+        print(f"| MaxiMask CLI (one run) | {maximask['wall']:.1f} | {maximask['rss']:.0f} | "
+              f"{maximask['wall'] / maximask['scrappy']:.1f} (astroscrappy beside it: {maximask['scrappy']:.2f} s) |")
+    worst = max(statistics.median(a / b for a, b in zip(walls[label], base))
+                for label, _, _ in rows if label.startswith("astrodl") and "--precision" not in label)
+    verdict = "PASS" if worst <= 1.0 else "FAIL"
+    print(f"\nTarget: every product no slower than astroscrappy (ratio <= 1): worst {worst:.2f} -> **{verdict}**")
 
 
 if __name__ == "__main__":
