@@ -48,7 +48,8 @@ def _gate(name):
 
 @pytest.fixture(scope="module")
 def held_out():
-    """The frozen set, its class fractions, and the model's probabilities at those priors."""
+    """The frozen set, its class fractions, and the model's float32 probabilities at those
+    priors."""
     assert CONTAMINANT_VERSION == GENERATOR, "the held-out set is pinned to its generator: re-measure MEASURED"
     tiles = []
     for seed in HELD_OUT_SEEDS:
@@ -59,7 +60,9 @@ def held_out():
     assert hashlib.sha256(np.packbits(masks.astype(bool)).tobytes()).hexdigest() == MASKS_SHA256, \
         "held-out set changed: re-measure MEASURED before trusting the gates"
     fractions = {c: float(masks[:, k].mean()) for k, c in enumerate(CLASSES)}
-    probs = np.stack([detect_contaminants(t.image, priors=fractions).probabilities for t in tiles])
+    with pytest.MonkeyPatch.context() as mp:  # the float32 reference (a CPU with native bf16 defaults to bf16)
+        mp.setenv("ASTRODL_PRECISION", "fp32")
+        probs = np.stack([detect_contaminants(t.image, priors=fractions).probabilities for t in tiles])
     return masks, probs, fractions, [t.image for t in tiles]
 
 
