@@ -114,3 +114,29 @@ def test_bf16_keeps_the_float32_answer_on_a_frame(both_precisions):
     assert y.sum() > 1000
     tpr = [tpr_at_fpr(y[scope], run["CR"][scope], 1e-4) for run in (full, half)]
     assert tpr[0] > 0.3 and abs(tpr[0] - tpr[1]) <= 0.02, tpr
+
+
+def test_calibration_folded_into_the_output_layer_equals_calibrating_the_logits():
+    """The Platt scaling and prior shift folded into the 1x1 output convolution give
+    sigmoid(a * logit + b + shift) of the chosen channels, and leave the cached, shared
+    network's own head untouched (a second fold does not stack on the first)."""
+    from glue_astrodl.core.calibrated_net import CalibratedSigmoid
+    from glue_astrodl.core.calibration import prior_shift_logit
+    from glue_astrodl.core.predictor import Predictor
+    from glue_astrodl.tasks.contaminants import _model
+
+    net, card = _model("contaminants", "cpu")
+    head, weight = net.head, net.head.weight.detach().clone()
+    pred = Predictor(card, net, "cpu", task="contaminants", precision="fp32")
+    channels, priors = ["TRL", "CR", "BG"], {"CR": 1e-3, "TRL": 0.2}
+    assert all(card.data["calibration"][c] != [1.0, 0.0] for c in channels)  # real Platt (a, b)
+    folded = [pred.calibrated(channels, priors) for _ in range(2)][-1]
+    assert net.head is head and torch.equal(net.head.weight, weight)
+    train = card.data["training_priors"]
+    shift = prior_shift_logit([train[c] for c in channels], [priors.get(c, train[c]) for c in channels])
+    reference = CalibratedSigmoid(net, [pred.outputs.index(c) for c in channels], pred._scaling(channels), shift)
+    x = torch.from_numpy(noise_image((96, 96)))[None, None] / 50 - 2
+    with torch.inference_mode():
+        ours, theirs = folded(x), reference(x)
+    assert ours.shape == (1, 3, 96, 96)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
