@@ -233,13 +233,21 @@ def build_parser():
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings reach the user as one line, without the source line Python prints."""
+    print(f"astrodl: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "hdu", None) is not None and str(args.hdu).lstrip("-").isdigit():
         args.hdu = int(args.hdu)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            if not args.debug:
+                warnings.showwarning = _one_line_warning
+            return args.func(args)
     except BadInputError as err:
         if args.debug:
             traceback.print_exc()

@@ -414,3 +414,22 @@ def test_region_min_area_drops_slivers_from_the_region_file(tmp_path, capsys):
                            "--region-min-area", "-1")
     assert code == 2 and err.splitlines() == ["astrodl: error: --region-min-area must be >= 0 pixels², got -1.0"]
     assert not (tmp_path / "bad.fits").exists()
+
+
+def test_a_warning_is_one_line_unless_debug(star_fits, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    import glue_astrodl.jobs as jobs
+
+    task_job = jobs.task_job
+
+    def warns(*args, **kwargs):  # a task that warns while it runs
+        warnings.warn("the PSF looks odd\nsecond line", UserWarning, stacklevel=1)
+        return task_job(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "task_job", warns)
+    code, _, err = astrodl(capsys, "sources", star_fits, "-o", tmp_path / "a.fits", "--quiet")
+    assert code == 0 and err.splitlines() == ["astrodl: warning: the PSF looks odd second line"], err
+    with pytest.warns(UserWarning, match="the PSF looks odd"):  # --debug: Python's own warning, with its source
+        code, _, err = astrodl(capsys, "sources", star_fits, "-o", tmp_path / "b.fits", "--quiet", "--debug")
+    assert code == 0 and "astrodl: warning" not in err
