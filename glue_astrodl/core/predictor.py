@@ -191,7 +191,7 @@ class Predictor:
         # An explicit precision runs under its own autocast; auto is the tiled inference's.
         return _Autocast(calibrated, self.device, self.precision) if self._forced else calibrated
 
-    def predict(self, image, channels=None, priors=None, *, tile=512, batch_size=None, out=None, postprocess=None,
+    def predict(self, image, channels=None, priors=None, *, tile=None, batch_size=None, out=None, postprocess=None,
                 progress=False, callback=None, desc="inference"):
         """Calibrated probabilities ``(K, H, W)`` of ``channels`` (default: every output) over
         ``image`` in overlapping tiles; returns ``(probabilities, normaliser stats)``.
@@ -203,7 +203,8 @@ class Predictor:
 
         channels = list(channels or self.outputs)
         preprocess, stats = self.normaliser(image)
-        tile = max(tile, 4 * self.overlap)
+        # auto: 512 px, or for a wide overlap tiles whose two overlaps are under a third of their side
+        tile = max(tile or max(512, 16 * -(-32 * self.overlap // 5 // 16)), 4 * self.overlap)
         batch_size = batch_size or (max(1, 8 * 512 ** 2 // tile ** 2) if str(self.device).startswith("cuda") else 1)
         probs = tiled_inference(self.calibrated(channels, priors), image, tile=tile,
                                 overlap=self.overlap, batch_size=batch_size, device=self.device,

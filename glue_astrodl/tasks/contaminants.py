@@ -33,7 +33,7 @@ __all__ = ["detect_contaminants", "write_contaminants", "ContaminantDetection", 
            "default_thresholds", "TASK"]
 
 MODEL = "contaminants"
-TILE = 2048  # default tile side: fewer pixels in the 2 x 320 px overlaps (see detect_contaminants)
+TILE = None  # default tile side: 512 px, or 6.4 x the card's overlap (see detect_contaminants)
 PRODUCTS = ("proba", "masks", "bitmask")
 PRECISIONS = ("auto", "bf16", "fp32")  # glue_astrodl.core.device.PRECISIONS (torch is not imported here)
 
@@ -237,9 +237,10 @@ def detect_contaminants(image, header=None, wcs=None, *, priors=None, classes=No
         Largest tile side read per forward pass (at least four times the card's overlap),
         and tiles per pass (default: 1 on CPU; on CUDA 8 tiles of 512² or the same pixels).
         The tiles of a frame overlap by twice the card's ``receptive_field_overlap``
-        (320 px), so large tiles compute fewer pixels twice: on 2048² the default 2048 is
-        one pass, where tiles of 1280 compute 2.9 times the frame's pixels; the result is
-        the same (the overlap covers the receptive field).
+        (320 px for the shipped model), so the default tile is 512 px or 6.4 times that
+        overlap, whichever is larger (2048 px for the shipped model: one pass on 2048²,
+        where tiles of 1280 computed 2.9 times the frame's pixels); the result is the same
+        (the overlap covers the receptive field), the memory of one tile larger.
     tta : int
         Test-time augmentation: average the network's logits over this many symmetries
         of the square (1 = off, 2, 4 or 8), at that many times the network's cost. All
