@@ -175,6 +175,9 @@ def test_run_from_the_ui_adds_layers_subsets_and_a_data_quality_layer(raw_fits):
     for flag in dq.decoded_flags:
         first = min(map(int, flag["decomposed"]))
         assert flag["color"] == COLOURS[CLASSES[first]], flag
+    dq.init_decoding()  # what choosing the layer anew does: jdaviz draws new colours, ours come back
+    assert [f["color"] for f in dq.decoded_flags] == [COLOURS[CLASSES[min(map(int, f["decomposed"]))]]
+                                                      for f in dq.decoded_flags]
 
     # each stage said what it did, and the time to results is measured
     assert set(obj.timings) == {"run", "add"} and obj.timings["add"] > 0

@@ -36,6 +36,7 @@ __all__ = ["add_result", "mask_layers", "mask_of", "viewers_showing"]
 
 KIND, PARENT = "astrodl_layer", "astrodl_parent"  # Data.meta keys of the layers we load
 _MASKS = weakref.WeakKeyDictionary()  # bit-mask layer Data -> the pixels other tasks should ignore
+_TAXONOMIES = weakref.WeakKeyDictionary()  # bit-mask layer Data -> the taxonomy naming its bits
 MARKER_SIZE = 50  # catalogue markers (glue scatter size, area-like)
 
 
@@ -93,6 +94,22 @@ def _flag_colours(dq, taxonomy):
         dq.decoded_flags = flags
 
 
+def _keep_flag_colours(app, dq):
+    """Whenever the Data Quality plugin decodes one of our bit-mask layers again (the user
+    chose it anew), draw its flags in the legend's colours again."""
+    if getattr(dq, "_astrodl_colours", False):
+        return
+
+    def recolour(change):
+        label = dq.dq_layer_selected
+        taxonomy = _TAXONOMIES.get(app.data_collection[label]) if label in app.data_collection else None
+        if taxonomy is not None:
+            _flag_colours(dq, taxonomy)
+
+    dq.observe(recolour, "decoded_flags")
+    dq._astrodl_colours = True
+
+
 def _use_flag_map(app, label, name, taxonomy):
     """Name the bits of ``taxonomy`` in the Data Quality plugin (flag map ``name``), in the
     legend's colours, when it shows the layer ``label``."""
@@ -100,6 +117,8 @@ def _use_flag_map(app, label, name, taxonomy):
     if dq is None:
         return
     dq = plugin_object(dq)
+    _TAXONOMIES[app.data_collection[label]] = taxonomy
+    _keep_flag_colours(app, dq)
     key = name.lower()
     if key not in dq.flag_map_definitions:
         flags = {bit.bit_length() - 1: {"name": c, "description": taxonomy.descriptions.get(c, c)}
