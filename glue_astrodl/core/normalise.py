@@ -78,10 +78,11 @@ class BackgroundMesh:
 
 def _clip_bias(nsigma):
     """Std of a Gaussian truncated at +-nsigma, in units of the untruncated std."""
-    from scipy.stats import norm
+    from scipy.special import ndtr  # the normal CDF (scipy.stats costs 0.6 s to import)
 
-    inside = 2 * norm.cdf(nsigma) - 1
-    return np.sqrt(1 - 2 * nsigma * norm.pdf(nsigma) / inside)
+    inside = 2 * ndtr(nsigma) - 1
+    density = np.exp(-0.5 * nsigma**2) / np.sqrt(2 * np.pi)
+    return np.sqrt(1 - 2 * nsigma * density / inside)
 
 
 def _clipped_stats(cells, nsigma, maxiters):

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri  # the normal CDF and its inverse (scipy.stats costs 0.6 s to import)
 
 __all__ = ["sample_finite", "null_scale", "SourcePosterior", "fit_source_posterior"]
 
-_MAD_HALF_NORMAL = norm.ppf(0.75)  # median of |N(0, 1)|
+_MAD_HALF_NORMAL = float(ndtri(0.75))  # median of |N(0, 1)|
 
 
 def sample_finite(values, max_samples=4_000_000):
@@ -132,8 +132,8 @@ def fit_source_posterior(sample, prior=None, bin_width=0.1, smooth_bins=2.0):
     centres = 0.5 * (edges[1:] + edges[:-1])
     smooth = lambda c: gaussian_filter1d(c / bin_width, smooth_bins, mode="constant")  # noqa: E731
     density = smooth(counts / sample.size)
-    null = smooth(np.diff(norm.cdf(edges)))  # binned and smoothed exactly like the data
-    f0 = norm.pdf(centres)
+    null = smooth(np.diff(ndtr(edges)))  # binned and smoothed exactly like the data
+    f0 = np.exp(-0.5 * centres**2) / np.sqrt(2 * np.pi)  # the unit normal's density
     excess = np.clip(density - pi0 * null, 0.0, None)
     excess[centres <= 0] = 0.0  # sources only raise the significance
     measured = float(np.clip(excess.sum() * bin_width, 1e-9, 1.0 - 1e-9))
