@@ -42,8 +42,8 @@ def task_job(task_name, input, output, *, product=None, regions=None, region_min
     take one. Image tasks write FITS products (``product``: one of the task's products),
     catalogue tasks write ``catalog`` with their new columns (ECSV, CSV or FITS by the
     suffix of ``output``); ``regions`` is a region file to write beside it, without
-    polygons under ``region_min_area`` pixels² (`~glue_astrodl.tasks.results.Result.to_regions`). A task that
-    streams its products (``Task.write``) writes them tile by tile.
+    polygons under ``region_min_area`` pixels² (`~glue_astrodl.tasks.results.Result.to_regions`).
+    A task that streams its products (``Task.write``) writes them tile by tile.
 
     Examples
     --------

@@ -203,8 +203,7 @@ class Predictor:
 
         channels = list(channels or self.outputs)
         preprocess, stats = self.normaliser(image)
-        # auto: 512 px, or for a wide overlap tiles whose two overlaps are under a third of their side
-        tile = max(tile or max(512, 16 * -(-32 * self.overlap // 5 // 16)), 4 * self.overlap)
+        tile = max(tile or _default_tile(self.overlap), 4 * self.overlap)
         batch_size = batch_size or (max(1, 8 * 512 ** 2 // tile ** 2) if str(self.device).startswith("cuda") else 1)
         probs = tiled_inference(self.calibrated(channels, priors), image, tile=tile,
                                 overlap=self.overlap, batch_size=batch_size, device=self.device,
@@ -224,6 +223,18 @@ class Predictor:
                 x = np.stack([self.normaliser(t)[0](np.asarray(t, np.float32)[None], None) for t in tiles[i:i + batch]])
                 out[i:i + batch] = self.net(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
         return out
+
+
+def _default_tile(overlap):
+    """The default tile side: 512 px, or for a wide overlap 6.4 times it (rounded up to 16 px),
+    so that a tile's two overlaps take under a third of its side.
+
+    Examples
+    --------
+    >>> _default_tile(64), _default_tile(320)
+    (512, 2048)
+    """
+    return max(512, -(-32 * overlap // 5 // 16) * 16)
 
 
 def _Autocast(module, device, precision):

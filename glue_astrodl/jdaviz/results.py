@@ -77,8 +77,7 @@ def _load_image(app, label, hdu, parent, meta):
         app.data_item_remove(label)
     # NDData with meta['plugin'] is how jdaviz plugins add results: exact label, no warning
     helper(app).load(NDData(values, wcs=celestial_wcs(hdu.header)[0], meta={**hdu.header, **meta}), loader="object",
-                     format="Image",
-                     data_label=label, viewer=[], parent=parent)
+                     format="Image", data_label=label, viewer=[], parent=parent)
     data = app.data_collection[label]
     mark_extname(data, hdu.name)  # 'DQ' makes a data-quality layer
     return data
@@ -170,7 +169,7 @@ def _add_subsets(app, image, specs, previous):
     existing = {g.label for g in app.data_collection.subset_groups}
     groups = set_mask_subsets(app.data_collection, image, masks, {s.name: s.colour for s in specs if s.colour},
                               prefix=prefix, min_fraction=SUBSET_FLOOR)
-    made = {g.label.removeprefix(prefix) for g in groups} & {s.name for s in specs}
+    made = {g.label.removeprefix(prefix) for g in groups}  # the groups holding pixels: only specs' names
     text = f"{len(made)} subset{'s' * (len(made) != 1)}"
     if len(made) < len(specs):
         text += f" (none for {len(specs) - len(made)} under {SUBSET_FLOOR:.2%} of the pixels)"

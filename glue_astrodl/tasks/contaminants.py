@@ -188,7 +188,7 @@ class ContaminantDetection(Result):
 
         if "CR" not in self.classes:
             return "no CR class computed"
-        truth = frame.masks[list(self.taxonomy.classes).index("CR")]
+        truth = self.truth_masks(frame)["CR"]
         auc = roc_auc(truth.ravel(), np.nan_to_num(self["CR"]).ravel())
         return f"cosmic rays: ROC AUC {auc:.4f}, CR flagged on {self.flagged_fractions()['CR']:.3%} of pixels"
 
