@@ -15,6 +15,14 @@ def run_cli(*args, cwd=None):
                           capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
+def builtin_tasks():
+    """The tasks glue-astrodl ships, which a fresh process (``astrodl``, glue) has: not the toy
+    tasks some test modules register in this process."""
+    from glue_astrodl.tasks.registry import tasks
+
+    return [t for t in tasks() if t.module.startswith("glue_astrodl.")]
+
+
 @pytest.fixture(scope="session")
 def star_field():
     """A small simulated frame with isolated point sources (truth included)."""

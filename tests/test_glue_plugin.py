@@ -6,6 +6,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
+from conftest import builtin_tasks
 from glue.core import Data, DataCollection
 from regions import Regions
 from scipy import ndimage
@@ -317,10 +318,7 @@ def test_glue_start_registers_without_importing_jdaviz_or_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     loaded, jdaviz, torch, tools = res.stdout.strip().split(" ", 3)
     assert (loaded, jdaviz, torch) == ("True", "False", "False"), res.stdout + res.stderr[-2000:]
-    from glue_astrodl.tasks.registry import tasks
-
-    built_in = [t for t in tasks() if t.module.startswith("glue_astrodl.")]  # not the toys other tests register
-    assert tools == str(sorted(f"astrodl:{t.name}" for t in built_in))
+    assert tools == str(sorted(f"astrodl:{t.name}" for t in builtin_tasks()))
 
 
 def test_photometry_columns_join_the_catalogue_and_its_subsets_show_on_the_image(tmp_path):
