@@ -107,9 +107,24 @@ def test_tile_pool_is_reproducible_from_its_seed():
         np.testing.assert_array_equal(x, y)
     assert a[3] == b[3] and set(a[3]) <= set(kwargs["frame_ids"])
     assert not np.array_equal(a[0], c[0])
-    images, masks, ignore, used = a
+    images, masks, ignore, used, stats = a
     assert images.dtype == np.float32 and masks.shape == (6, len(CLASSES), 64, 64) and ignore.dtype == bool
     np.testing.assert_array_equal(masks[:, -1], ~masks[:, :-1].any(axis=1))
+
+
+def test_real_tiles_carry_their_whole_frames_sky_and_noise():
+    """A tile on the bright body of NGC 1316 is normalised with the frame's sky, as inference
+    normalises the frame: the galaxy's light stays well above zero (the tile's own mode would
+    take much of it for sky and teach the network that a galaxy filling a tile is sky)."""
+    from glue_astrodl.train.contaminants import normalise_image
+
+    images, masks, ignore, used, stats = rb.real_tile_pool(12, 64, seed=0, frame_ids=["ngc1316_photographic"])
+    sky, noise = rb.frame_statistics(rb.load_frame("ngc1316_photographic"))
+    np.testing.assert_allclose(stats, np.tile([sky, noise], (12, 1)))
+    bright = int(np.argmax(np.median(images[:, 0], axis=(1, 2))))
+    assert np.median(images[bright, 0]) > sky + 10 * noise  # a tile on the galaxy
+    framed, own = (float(np.median(normalise_image(images[bright, 0], s))) for s in (stats[bright], None))
+    assert framed > 2.5 and framed > own + 1.0  # asinh(10) = 3.0; fitted to the tile, its sky is the galaxy's
 
 
 def test_a_training_pool_never_reads_a_test_frame(monkeypatch):
@@ -119,7 +134,7 @@ def test_a_training_pool_never_reads_a_test_frame(monkeypatch):
     load = rb.load_frame
     monkeypatch.setattr(rb, "load_frame", lambda entry, active=True: opened.append(entry["id"]) or load(entry, active))
     monkeypatch.setattr(rb, "own_contaminants", lambda image, *a, **k: np.zeros(image.shape, bool))  # fast
-    images, masks, ignore, used = rb.real_tile_pool(8, 64, seed=0, split="train")
+    images, masks, ignore, used, _ = rb.real_tile_pool(8, 64, seed=0, split="train")
     train, test = {f["id"] for f in rb.frames("train")}, {f["id"] for f in rb.frames("test")}
     assert opened and set(opened) <= train and set(used) <= train
     assert not set(opened) & test
@@ -150,3 +165,18 @@ def test_sky_gradients_are_smooth_bounded_and_leave_kept_pixels():
         assert np.abs(np.diff(delta[:, :-8], 2, axis=1)).max() < 0.01 * 400.0 / 128  # smooth: no structure
         amplitudes.append(np.abs(delta).max() / 400.0)
     assert max(amplitudes) > 0.07  # reaches +-10% sometimes
+
+
+def test_a_gradient_tile_is_a_window_of_a_larger_frame():
+    """With ``frame``, the tile is a window of a frame the gradient spans: its offset from the
+    frame's sky reaches several times its own peak-to-peak, as far from a frame's centre."""
+    rng = np.random.default_rng(1)
+    image = np.full((64, 64), 500.0)
+    offsets, spans = [], []
+    for _ in range(40):
+        out, _ = rb.add_sky_gradient(image, 400.0, rng, max_fraction=0.1, frame=1024)
+        delta = out - image
+        assert np.abs(delta).max() <= 0.1 * 400.0 + 1e-9
+        offsets.append(abs(delta.mean()))
+        spans.append(np.ptp(delta))
+    assert np.median(offsets) > 3 * np.median(spans)

@@ -57,7 +57,7 @@ from .render import PSFModel
 __all__ = ["REAL_BACKGROUND_VERSION", "INJECTED", "RealTile", "frames", "frame_path", "load_frame",
            "frame_statistics", "own_contaminants", "inject_contaminants", "add_sky_gradient", "real_tile_pool"]
 
-REAL_BACKGROUND_VERSION = f"glue_astrodl.sim.real_backgrounds/1+{FRAMES_VERSION}"
+REAL_BACKGROUND_VERSION = f"glue_astrodl.sim.real_backgrounds/2+{FRAMES_VERSION}"
 #: classes injected into real tiles (SAT, SP and OV are not: see the module docstring)
 INJECTED = ("CR", "HCL", "DCL", "HP", "DP", "P", "TRL", "FR", "NEB", "BBG")
 _REPO = Path(__file__).resolve().parents[2]
@@ -306,11 +306,14 @@ def inject_contaminants(background, rng, sky, noise, zero=0.0, classes=None, con
     return RealTile(image.astype(np.float32), cube, meta, ignore=ignore.copy())
 
 
-def add_sky_gradient(image, sky, rng, max_fraction=0.1, keep=None):
+def add_sky_gradient(image, sky, rng, max_fraction=0.1, keep=None, frame=None):
     """A smooth sky gradient of up to ``+-max_fraction * sky`` added to a tile: a linear
     ramp at a random angle plus a radial (vignetting) term, peak-to-mean amplitude uniform
     in ``[0, max_fraction]``. ``keep``: pixels left as they are (saturated, overscan).
-    Returns ``(image, params)``; the tile's labels do not change (a gradient is background).
+    ``frame``: the side of a larger frame the gradient spans, of which the tile is a random
+    window (default: the tile itself), so a tile also meets the offset from the frame's sky
+    that a gradient gives far from a frame's centre. Returns ``(image, params)``; the tile's
+    labels do not change (a gradient is background).
 
     Examples
     --------
@@ -321,14 +324,25 @@ def add_sky_gradient(image, sky, rng, max_fraction=0.1, keep=None):
     """
     rng = np.random.default_rng(rng)
     ny, nx = np.shape(image)
-    yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float64)
-    yy, xx = yy / max(ny - 1, 1) - 0.5, xx / max(nx - 1, 1) - 0.5
+    side = max(ny, nx) if frame is None else max(int(frame), ny, nx)
+    y0, x0 = (0, 0) if frame is None else (int(rng.integers(0, side - ny + 1)), int(rng.integers(0, side - nx + 1)))
     phi = rng.uniform(0, 2 * np.pi)
     cx, cy = rng.uniform(-0.5, 0.5, 2)
-    field = np.cos(phi) * xx + np.sin(phi) * yy + rng.uniform(-1, 1) * ((xx - cx) ** 2 + (yy - cy) ** 2)
-    field -= field.mean()
+    curve = rng.uniform(-1, 1)
+
+    def field_at(yy, xx):  # coordinates in the frame, -0.5 to 0.5
+        return np.cos(phi) * xx + np.sin(phi) * yy + curve * ((xx - cx) ** 2 + (yy - cy) ** 2)
+
+    scale = max(side - 1, 1)
+    yy, xx = np.mgrid[y0:y0 + ny, x0:x0 + nx].astype(np.float64) / scale - 0.5
+    if frame is None:
+        whole = field_at(yy, xx)
+    else:  # the frame's mean and extreme from a grid over it
+        gy, gx = np.mgrid[0:side:max(side // 64, 1), 0:side:max(side // 64, 1)].astype(np.float64) / scale - 0.5
+        whole = field_at(gy, gx)
+    mean = whole.mean()
     amp = rng.uniform(0.0, max_fraction) * float(sky)
-    field *= amp / max(np.abs(field).max(), 1e-12)
+    field = (field_at(yy, xx) - mean) * amp / max(np.abs(whole - mean).max(), 1e-12)
     out = np.asarray(image, np.float64) + (field if keep is None else np.where(keep, 0.0, field))
     return out.astype(np.asarray(image).dtype), dict(kind="sky_gradient", amplitude=amp, angle=float(np.degrees(phi)))
 
@@ -345,9 +359,12 @@ class _Unit:
 
 
 def real_tile_pool(n, size, seed, split="train", config=None, frame_ids=None, units=None):
-    """``n`` real-background tiles of ``size``: ``(images, masks, ignore, used)`` with images
-    ``(n, 1, size, size)`` float32 in the frames' units, masks ``(n, 14, size, size)`` bool,
-    ignore ``(n, size, size)`` bool and ``used`` the ids of the frames cut, one per tile.
+    """``n`` real-background tiles of ``size``: ``(images, masks, ignore, used, stats)`` with
+    images ``(n, 1, size, size)`` float32 in the frames' units, masks ``(n, 14, size, size)``
+    bool, ignore ``(n, size, size)`` bool, ``used`` the ids of the frames cut and ``stats``
+    ``(n, 2)`` the sky level and noise of each tile's whole frame (`frame_statistics`): a
+    tile is normalised with them as inference normalises the frame, so the light of a galaxy
+    filling the frame stays light above the sky, not a sky of its own.
 
     Tiles come only from the installed units of ``split`` (or of ``frame_ids``, which must
     all belong to it) large enough for the tile, drawn in proportion to their area, at a
@@ -357,9 +374,9 @@ def real_tile_pool(n, size, seed, split="train", config=None, frame_ids=None, un
 
     Examples
     --------
-    >>> images, masks, ignore, used = real_tile_pool(2, 64, seed=0, frame_ids=["ngc1316_photographic"])
-    >>> images.shape, masks.shape, ignore.shape, used
-    ((2, 1, 64, 64), (2, 14, 64, 64), (2, 64, 64), ['ngc1316_photographic', 'ngc1316_photographic'])
+    >>> images, masks, ignore, used, stats = real_tile_pool(2, 64, seed=0, frame_ids=["ngc1316_photographic"])
+    >>> images.shape, masks.shape, ignore.shape, used, stats.shape
+    ((2, 1, 64, 64), (2, 14, 64, 64), (2, 64, 64), ['ngc1316_photographic', 'ngc1316_photographic'], (2, 2))
     """
     entries = frames(split)
     if frame_ids is not None:
@@ -379,6 +396,7 @@ def real_tile_pool(n, size, seed, split="train", config=None, frame_ids=None, un
     images = np.empty((n, 1, size, size), np.float32)
     masks = np.empty((n, len(CLASSES), size, size), bool)
     ignore = np.empty((n, size, size), bool)
+    stats = np.empty((n, 2), np.float64)
     used = []
     for i in range(n):
         u = units[int(rng.choice(len(units), p=area / area.sum()))]
@@ -388,6 +406,6 @@ def real_tile_pool(n, size, seed, split="train", config=None, frame_ids=None, un
         cut = lambda a: np.rot90(a[y:y + size, x:x + size], kr)[:, ::-1 if flip else 1]  # noqa: E731
         tile = inject_contaminants(cut(u.image), rng, u.sky, u.noise, u.entry.get("zero", 0.0), config=config,
                                    ignore=cut(u.ignore), fwhm=u.entry.get("fwhm", 2.5))
-        images[i, 0], masks[i], ignore[i] = tile.image, tile.masks, tile.ignore
+        images[i, 0], masks[i], ignore[i], stats[i] = tile.image, tile.masks, tile.ignore, (u.sky, u.noise)
         used.append(u.entry["id"])
-    return images, masks, ignore, used
+    return images, masks, ignore, used, stats

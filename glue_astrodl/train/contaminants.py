@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from ..core.calibration import (expected_calibration_error, fit_platt, mcc_optimal_threshold,
                                 plot_reliability, prior_shift_sigmoid, reliability_curve, roc_auc, tpr_at_fpr)
 from ..core.device import resolve_device
+from ..core.normalise import asinh_stretch, robust_level_noise
 from ..core.predictor import Predictor, fit_normaliser
 from ..tasks.contaminant_classes import CLASSES, DEFAULT_PRIORS
 from ..core.weights import load_model, save_model
@@ -51,8 +52,9 @@ TEST_SEED_OFFSET = 2_000_003
 NORMALISER = {"name": "sky-mode-asinh", "softening": 1.0}
 
 
-def normalise_image(image):
-    """Model input of one tile, exactly as inference normalises a frame (`NORMALISER`).
+def normalise_image(image, stats=None):
+    """Model input of one tile, exactly as inference normalises a frame (`NORMALISER`):
+    fitted to the tile, or given the ``stats`` ``(level, noise)`` of the frame it belongs to.
 
     Examples
     --------
@@ -63,7 +65,9 @@ def normalise_image(image):
     >>> x.shape, x.dtype, round(float(np.median(x)), 1)
     ((64, 64), dtype('float32'), 0.0)
     """
-    return fit_normaliser(NORMALISER, image)[0](np.asarray(image, np.float32), None)
+    if stats is None:
+        return fit_normaliser(NORMALISER, image)[0](np.asarray(image, np.float32), None)
+    return asinh_stretch(np.asarray(image, np.float32), *stats, NORMALISER["softening"])
 
 
 def make_set(n, size, seed, chunk=64, config=None, raw=False, gradient=0.0):
@@ -73,8 +77,11 @@ def make_set(n, size, seed, chunk=64, config=None, raw=False, gradient=0.0):
     uint16, 9x less memory than boolean planes, so large pools fit in RAM. ``config``: a
     `ContaminantConfig` (dict). ``gradient``: the fraction of tiles given a smooth sky
     gradient of up to +-10% of the sky (`add_sky_gradient`, saturated and overscan pixels
-    left alone), labels unchanged: such gradients are background. The tiles are the same
-    tiles with or without it (the gradients draw from their own generator).
+    left alone), labels unchanged: such gradients are background. Each such tile is a
+    window of a frame 1-16 times its side that the gradient spans, normalised with the
+    level and noise the tile had before it (the frame's, as at inference), so it meets the
+    offsets from the sky far from a frame's centre. The tiles are the same tiles with or
+    without it (the gradients draw from their own generator).
 
     Examples
     --------
@@ -94,10 +101,13 @@ def make_set(n, size, seed, chunk=64, config=None, raw=False, gradient=0.0):
         for i in range(n):
             t = simulate_contaminant_tile(size, rng, config=config)
             img = t.image
+            stats = None
             if grng.random() < gradient:
-                img, _ = add_sky_gradient(img, t.meta["sky"], grng, keep=t.mask("SAT") | t.mask("OV"))
+                stats = robust_level_noise(img)
+                side = int(size * 2 ** grng.uniform(0, 4))
+                img, _ = add_sky_gradient(img, t.meta["sky"], grng, keep=t.mask("SAT") | t.mask("OV"), frame=side)
                 img = np.minimum(np.round(img), t.meta["saturation"]).astype(np.float32)
-            images[i, 0] = img if raw else normalise_image(img)
+            images[i, 0] = img if raw else normalise_image(img, stats)
             bits[i] = pack_masks(t.masks)
         return images, bits
     for i in range(0, n, chunk):
@@ -128,7 +138,8 @@ def make_real_set(n, size, seed, config=None, raw=False, split="train"):
     """``n`` real-background tiles with injected contaminants (`real_tile_pool`, frames of
     ``split`` only): ``(images, bits, ignore, frames)`` as `make_set`'s, plus ``ignore``
     ``(n, s, s)`` bool (the frames' own contaminants: loss weight 0) and the id of the frame
-    each tile was cut from.
+    each tile was cut from. Normalised with the level and noise of the whole frame, as
+    inference sees the frame.
 
     Examples
     --------
@@ -136,8 +147,9 @@ def make_real_set(n, size, seed, config=None, raw=False, split="train"):
     """
     from ..sim.real_backgrounds import real_tile_pool
 
-    raw_images, masks, ignore, used = real_tile_pool(n, size, seed, split=split, config=config)
-    images = raw_images if raw else np.stack([normalise_image(t) for t in raw_images[:, 0]])[:, None].astype(np.float16)
+    raw_images, masks, ignore, used, stats = real_tile_pool(n, size, seed, split=split, config=config)
+    images = raw_images if raw else np.stack([normalise_image(t, s) for t, s in zip(raw_images[:, 0], stats)])[:, None]
+    images = images.astype(np.float32 if raw else np.float16)
     return images, pack_masks(masks), ignore, np.array(used)
 
 
@@ -539,7 +551,7 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     t0 = time.time()
     config = boosted_config(boost) if boost else None
     sim_key = dict(version=CONTAMINANT_VERSION, normaliser=NORMALISER, seed=seed, n=n_train, size=tile, config=config,
-                   gradient=gradient)
+                   gradient=gradient, gradient_frames=[1, 16] if gradient else None)
     images, bits = cached_set("sim", cache_dir, sim_key,
                               lambda: make_set(n_train, tile, seed, config=config, gradient=gradient))
     log(f"simulated {n_train} training tiles in {time.time() - t0:.0f} s")
