@@ -9,7 +9,9 @@ pedestal (bias) of raw frames, ``active`` the ``[y0, y1, x0, x1]`` section that 
 (overscan excluded), ``fwhm`` a rough PSF FWHM in pixels for injected trails and ghosts,
 ``own_crs`` whether the frame holds its own cosmic rays (masked out of the loss), found
 by L.A.Cosmic with the frame's ``lacosmic`` settings (sharp, undersampled or crowded star
-fields need a higher ``objlim`` not to lose their stars to the ignore mask).
+fields need a higher ``objlim`` not to lose their stars to the ignore mask). ``own_classes``:
+other contaminant classes the frame itself holds, so it is not free of them (no false-alarm
+gate for them on it).
 
 Install the packages that hold them::
 
@@ -73,7 +75,7 @@ FRAMES = [
     dict(_pip("ccdproc", "2.5.1", "ccdproc/tests/data/a8280271.fits", 0, ""), id="saao_raw", split="test",
          telescope="SAAO 1.0 m", instrument="STE3 CCD, raw", shape=[520, 536],
          scene="raw sky-dominated field with cosmic rays and overscan strips", own_crs=True, zero=214.0,
-         active=[0, 512, 1, 528], fwhm=3.0),
+         active=[0, 512, 1, 528], fwhm=3.0, own_classes=["OV"]),  # BIASSEC [4:13] stays in the section
     dict(_pip("astroscrappy", "1.3.0", "astroscrappy/tests/data/gmos.fits", 1, ""), id="gmos_spectrum", split="test",
          telescope="Gemini-South", instrument="GMOS-S, 90 s", shape=[150, 200],
          scene="long-slit spectrum (out of domain), cosmic rays checked by astroscrappy's tests", own_crs=True,

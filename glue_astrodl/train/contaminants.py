@@ -331,19 +331,25 @@ def predict_logits(model, raw_images, device, card=None):
     return Predictor(card or _inference_card(), model, device).logits(raw_images[:, 0])
 
 
-def _pixels(masks, max_pixels, seed):
-    """Random (not strided: strides miss columns) pixel subset of a set, for fitting."""
+def _pixels(masks, max_pixels, seed, keep=None):
+    """Random (not strided: strides miss columns) pixel subset of a set, for fitting, of the
+    pixels in ``keep`` (default: all)."""
     n = masks.shape[0] * masks.shape[-2] * masks.shape[-1]
+    if keep is not None:
+        kept = np.flatnonzero(keep)
+        return kept if kept.size <= max_pixels else np.sort(np.random.default_rng(seed).choice(kept, max_pixels,
+                                                                                               replace=False))
     if n <= max_pixels:
         return slice(None)
     return np.sort(np.random.default_rng(seed).choice(n, max_pixels, replace=False))
 
 
-def calibrate(logits, bits, max_pixels=4_000_000, seed=0):
+def calibrate(logits, bits, max_pixels=4_000_000, seed=0, keep=None):
     """Per-class Platt ``(a, b)``, class fractions (the calibrated priors) and MCC thresholds.
 
     Thresholds are MCC-optimal on this set after moving the calibrated probabilities to
-    `DEFAULT_PRIORS`.
+    `DEFAULT_PRIORS`. ``keep``: the pixels fitted (``(n, s, s)`` bool; a real frame's own
+    contaminants are left out).
 
     Examples
     --------
@@ -357,25 +363,27 @@ def calibrate(logits, bits, max_pixels=4_000_000, seed=0):
     (2, 0.492, True)
     """
     masks = unpack_masks(bits).numpy().astype(bool)
-    pick = _pixels(masks[:, 0], max_pixels, seed)
+    pick = _pixels(masks[:, 0], max_pixels, seed, keep)
     scales, priors, thresholds = {}, {}, {}
+    kept = slice(None) if keep is None else np.asarray(keep, bool).ravel()
     for k, name in enumerate(CLASSES):
-        y, z = masks[:, k].ravel(), logits[:, k].ravel()
-        priors[name] = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+        priors[name] = float(np.clip(masks[:, k].ravel()[kept].mean(), 1e-6, 1 - 1e-6))
+        y, z = masks[:, k].ravel()[pick], logits[:, k].ravel()[pick]
         if y.all() or not y.any():
             continue
-        a, b = fit_platt(y[pick], z[pick])
+        a, b = fit_platt(y, z)
         scales[name] = [a, b]
-        p = prior_shift_sigmoid(1.0 / (1.0 + np.exp(-(a * z[pick] + b))), priors[name], DEFAULT_PRIORS[name])
-        thresholds[name] = float(mcc_optimal_threshold(y[pick], p)[0])
+        p = prior_shift_sigmoid(1.0 / (1.0 + np.exp(-(a * z + b))), priors[name], DEFAULT_PRIORS[name])
+        thresholds[name] = float(mcc_optimal_threshold(y, p)[0])
     return scales, priors, thresholds
 
 
-def _held_out_classes(logits, bits, scales, priors, max_pixels, seed):
-    """``(name, labels, logits, probabilities)`` per evaluable class of a held-out set; the
-    probabilities are calibrated and corrected to the set's true class fraction."""
+def _held_out_classes(logits, bits, scales, priors, max_pixels, seed, keep=None):
+    """``(name, labels, logits, probabilities)`` per evaluable class of a held-out set (its
+    ``keep`` pixels); the probabilities are calibrated and corrected to the set's true class
+    fraction."""
     masks = unpack_masks(bits).numpy().astype(bool)
-    pick = _pixels(masks[:, 0], max_pixels, seed)
+    pick = _pixels(masks[:, 0], max_pixels, seed, keep)
     for k, name in enumerate(CLASSES):
         y, z = masks[:, k].ravel()[pick], logits[:, k].ravel()[pick]
         if y.all() or not y.any() or name not in scales:
@@ -385,8 +393,9 @@ def _held_out_classes(logits, bits, scales, priors, max_pixels, seed):
         yield name, y, z, p
 
 
-def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1):
-    """Held-out ROC AUC per class and ECE after correcting to the set's true fractions.
+def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1, keep=None):
+    """Held-out ROC AUC per class and ECE after correcting to the set's true fractions
+    (``keep``: the pixels scored).
 
     Examples
     --------
@@ -400,7 +409,7 @@ def evaluate(logits, bits, scales, priors, max_pixels=8_000_000, seed=1):
     (['auc', 'ece'], True)
     """
     metrics = {"auc": {}, "ece": {}}
-    for name, y, z, p in _held_out_classes(logits, bits, scales, priors, max_pixels, seed):
+    for name, y, z, p in _held_out_classes(logits, bits, scales, priors, max_pixels, seed, keep):
         metrics["auc"][name] = round(float(roc_auc(y, z)), 5)
         metrics["ece"][name] = round(float(expected_calibration_error(y, p)), 5)
     return metrics
@@ -495,8 +504,26 @@ def _training_data(n_train, tile, seed, gradient, real_fraction, n_real_batch, n
                              "held_out_frames": [f["id"] for f in frames("test")],
                              "unused_train_frames": sorted({f["id"] for f in frames("train")} - set(real_ids))},
         "held_out_sets": "calibration and test: simulated tiles of seeds seed + "
-                         f"{CALIBRATION_SEED_OFFSET} and seed + {TEST_SEED_OFFSET}",
+                         f"{CALIBRATION_SEED_OFFSET} and seed + {TEST_SEED_OFFSET}"
+                         + ("; with real backgrounds, the calibration adds the training units with fresh "
+                            "injections (2 rounds) and metrics.real_backgrounds scores the held-out units "
+                            "(3 rounds), each whole frame through the network, cut into tiles, its own "
+                            "contaminants left out" if n_real_batch else ""),
     }
+
+
+def _real_held_out(model, device, split, seed, size, rounds):
+    """``(logits, bits, keep)`` of `real_frame_sets.injected_frames` of ``split``: whole units
+    through the network, cut into ``size`` tiles; ``keep``: not the units' own contaminants."""
+    from .real_frame_sets import frame_logit_tiles, injected_frames
+
+    z, masks, ignore = frame_logit_tiles(Predictor(_inference_card(), model, device),
+                                         injected_frames(split, seed, rounds=rounds), size)
+    return z, pack_masks(masks), ~ignore
+
+
+def _join(*sets):
+    return tuple(np.concatenate(parts) for parts in zip(*sets))
 
 
 def _save_checkpoint(path, state):
@@ -637,9 +664,18 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     del images, bits, real
 
     cal_images, cal_bits = make_set(n_val, val_tile, seed + CALIBRATION_SEED_OFFSET, raw=True)
-    scales, priors, thresholds = calibrate(predict_logits(model, cal_images, dev), cal_bits)
+    cal = (predict_logits(model, cal_images, dev), cal_bits, np.ones(cal_bits.shape, bool))
+    del cal_images
+    if n_real_batch:  # the calibration also sees real backgrounds: training units, fresh injections
+        cal = _join(cal, _real_held_out(model, dev, "train", seed + CALIBRATION_SEED_OFFSET, val_tile, rounds=2))
+    scales, priors, thresholds = calibrate(cal[0], cal[1], keep=cal[2])
+    del cal
     test_images, test_bits = make_set(n_val, val_tile, seed + TEST_SEED_OFFSET, raw=True)
     metrics = evaluate(predict_logits(model, test_images, dev), test_bits, scales, priors)
+    del test_images
+    if n_real_batch:  # held-out real units (never cut for training), injected contaminants
+        z, b, keep = _real_held_out(model, dev, "test", seed + TEST_SEED_OFFSET, val_tile, rounds=3)
+        metrics["real_backgrounds"] = dict(evaluate(z, b, scales, priors, keep=keep), tiles=len(z))
     metrics["train_loss_first_last"] = [round(float(np.mean(losses[:20])), 5), round(float(np.mean(losses[-20:])), 5)]
     command = (f"python -m glue_astrodl.train contaminants --steps {steps} --batch {batch} --tile {tile} "
                f"--n-train {n_train} --n-val {n_val} --lr {lr} --seed {seed}")

@@ -16,13 +16,19 @@ import numpy as np
 
 from ..sim.real_backgrounds import _Unit, frame_path, frames, inject_contaminants
 
-__all__ = ["GATED", "STRICT", "injected_frames", "frame_logit_tiles", "false_alarms", "gradient_frame"]
+__all__ = ["GATED", "STRICT", "LIMITS", "own_classes", "injected_frames", "frame_logit_tiles", "false_alarms",
+           "gradient_frame"]
 
 #: Classes a frame free of them may flag on at most 0.5% of its pixels ...
 GATED = ("FR", "BBG", "NEB", "TRL", "SP", "P", "OV", "HCL", "DCL")
 #: ... and these on at most 0.05%.
 STRICT = ("HP", "DP", "CR")
 LIMITS = {**{c: 5e-3 for c in GATED}, **{c: 5e-4 for c in STRICT}}
+
+
+def own_classes(entry):
+    """The classes a real frame holds itself (manifest ``own_classes``, and CR where ``own_crs``)."""
+    return list(entry.get("own_classes", [])) + (["CR"] if entry.get("own_crs") else [])
 
 
 def _units(split, ids=None):
@@ -96,15 +102,15 @@ def gradient_frame(size=1024, seed=0, max_fraction=0.1):
 def false_alarms(model="contaminants", ids=None, split="test", **kwargs):
     """``{frame id: {class: fraction flagged}}`` on the clean units of ``split`` (or ``ids``)
     by `detect_contaminants` at the default priors and thresholds (``kwargs`` passed on).
-    A frame's own classes (the manifest's ``own_crs``: cosmic rays) are None: it is not free
-    of them."""
+    A frame's own classes (the manifest's ``own_classes``, and CR where ``own_crs``) are None:
+    it is not free of them."""
     from ..tasks.contaminants import detect_contaminants
 
     out = {}
     for u in _units(split, ids):
         result = detect_contaminants(u.image, model=model, **kwargs)
         fractions = result.flagged_fractions()
-        if u.entry.get("own_crs"):
-            fractions["CR"] = None
+        for c in own_classes(u.entry):
+            fractions[c] = None
         out[u.entry["id"]] = fractions
     return out
