@@ -16,9 +16,12 @@ import numpy as np
 
 from ..sim.real_backgrounds import _Unit, frame_path, frames, inject_contaminants
 
-__all__ = ["GATED", "STRICT", "LIMITS", "own_classes", "injected_frames", "frame_logit_tiles", "false_alarms",
+__all__ = ["IN_DOMAIN", "GATED", "STRICT", "LIMITS", "own_classes", "injected_frames", "frame_logit_tiles", "false_alarms",
            "gradient_frame"]
 
+#: The held-out units in the model's domain (direct images); the long-slit spectrum and the
+#: radio map are held out too, but only reported.
+IN_DOMAIN = ("m51_kpno", "saao_raw", "wfpc2_omegacen_wf4")
 #: Classes a frame free of them may flag on at most 0.5% of its pixels ...
 GATED = ("FR", "BBG", "NEB", "TRL", "SP", "P", "OV", "HCL", "DCL")
 #: ... and these on at most 0.05%.
