@@ -393,3 +393,17 @@ def test_auc_interval_covers_the_spread_between_independent_sets():
     assert 0.8 <= np.mean((others >= low) & (others <= high)) <= 1.0
     _, plow, phigh = auc_interval(y, s, n_boot=400)  # pixels as independent: too narrow
     assert phigh - plow < 0.8 * (high - low)
+
+
+def test_platt_keeps_a_finite_slope_on_a_perfectly_separated_class():
+    """Saturated cores are separated from every other pixel: plain maximum likelihood has no
+    finite optimum (Newton overflowed to NaN probabilities); Platt's targets keep it finite."""
+    from glue_astrodl.core.calibration import fit_platt
+
+    rng = np.random.default_rng(0)
+    z = np.r_[rng.normal(-5.0, 1.0, 200_000), rng.normal(30.0, 1.0, 500)]
+    y = np.r_[np.zeros(200_000), np.ones(500)]
+    a, b = fit_platt(y, z)
+    assert np.isfinite([a, b]).all() and a > 0
+    p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -50, 50)))
+    assert p[y == 1].min() > 0.99 and p[y == 0].max() < 0.01

@@ -233,9 +233,11 @@ def prior_shift_softmax(p, train_priors, priors, axis=0):
 def fit_platt(y_true, logits, iters=50):
     """Platt scaling: ``(a, b)`` making ``sigmoid(a * logit + b)`` calibrated on held-out data.
 
-    Maximum likelihood of a one-feature logistic regression by Newton's method. The result
-    is calibrated at the class fraction of ``y_true``; `prior_shift_sigmoid` moves it to
-    other priors.
+    Maximum likelihood of a one-feature logistic regression by Newton's method with step
+    halving, on Platt's (1999) targets ``(N+ + 1) / (N+ + 2)`` and ``1 / (N- + 2)`` instead
+    of 1 and 0, so that a perfectly separated class (saturated cores) keeps a finite slope.
+    The result is calibrated at the class fraction of ``y_true``; `prior_shift_sigmoid`
+    moves it to other priors.
 
     Examples
     --------
@@ -251,13 +253,26 @@ def fit_platt(y_true, logits, iters=50):
     y = _binary_labels(y_true, z.size).astype(np.float64)
     if y.min() == y.max():
         raise ValueError("need both positive and negative samples (only one class present)")
+    n_pos = y.sum()
+    t = np.where(y > 0, (n_pos + 1) / (n_pos + 2), 1 / (y.size - n_pos + 2))
     X = np.column_stack([z, np.ones_like(z)])
+
+    def nll(theta):
+        u = X @ theta
+        return float(np.sum(np.logaddexp(0.0, u) - t * u))
+
     theta = np.array([1.0, 0.0])
+    loss = nll(theta)
     for _ in range(iters):
         p = 1.0 / (1.0 + np.exp(-np.clip(X @ theta, -50, 50)))
         w = np.maximum(p * (1 - p), 1e-12)
-        step = np.linalg.solve((X * w[:, None]).T @ X + 1e-9 * np.eye(2), X.T @ (y - p))
-        theta += step
+        step = np.linalg.solve((X * w[:, None]).T @ X + 1e-9 * np.eye(2), X.T @ (t - p))
+        for _ in range(30):  # halve until the likelihood does not fall
+            new = nll(theta + step)
+            if new <= loss + 1e-12 * abs(loss):
+                break
+            step /= 2
+        theta, loss = theta + step, new
         if np.abs(step).max() < 1e-8:
             break
     return float(theta[0]), float(theta[1])
