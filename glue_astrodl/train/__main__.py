@@ -48,7 +48,8 @@ def main(argv=None):
     from .contaminants import evaluate_saved, train_contaminants
 
     if args.evaluate:
-        print(json.dumps(evaluate_saved(args.evaluate, n_val=args.n_val, device=args.device, plot=args.plot), indent=1))
+        print(json.dumps(evaluate_saved(args.evaluate, n_val=args.n_val, device=args.device, plot=args.plot,
+                                        real=True), indent=1))
         return
 
     train_contaminants(steps=args.steps, batch=args.batch, tile=args.tile, n_train=args.n_train, n_val=args.n_val,

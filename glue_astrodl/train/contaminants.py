@@ -451,9 +451,10 @@ def plot_held_out(logits, bits, scales, priors, path, max_pixels=8_000_000, seed
     return path
 
 
-def evaluate_saved(model="contaminants", n_val=150, val_tile=256, device=None, plot=None):
+def evaluate_saved(model="contaminants", n_val=150, val_tile=256, device=None, plot=None, real=False):
     """Re-run a saved model's held-out test (its card's seed) with the current code:
-    returns the metrics, as the card records them; ``plot``: path of `plot_held_out`.
+    returns the metrics, as the card records them (``real``: with ``real_backgrounds``, the
+    held-out real units); ``plot``: path of `plot_held_out`.
 
     Examples
     --------
@@ -467,7 +468,12 @@ def evaluate_saved(model="contaminants", n_val=150, val_tile=256, device=None, p
     logits = predict_logits(net.to(dev), images, dev, card)
     if plot is not None:
         plot_held_out(logits, bits, card["calibration"], card["training_priors"], plot)
-    return evaluate(logits, bits, card["calibration"], card["training_priors"])
+    metrics = evaluate(logits, bits, card["calibration"], card["training_priors"])
+    if real:
+        z, b, keep = _real_held_out(net, dev, "test", card["seed"] + TEST_SEED_OFFSET, val_tile, rounds=3)
+        metrics["real_backgrounds"] = dict(evaluate(z, b, card["calibration"], card["training_priors"], keep=keep),
+                                           tiles=len(z))
+    return metrics
 
 
 def boosted_config(boost):
