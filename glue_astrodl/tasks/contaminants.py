@@ -292,7 +292,7 @@ def write_contaminants(input, output, *, product="proba", regions=None, progress
     >>> image[60, 40:44] += 400.0  # a cosmic-ray track
     >>> fits.writeto(f"{d}/frame.fits", image)
     >>> write_contaminants(f"{d}/frame.fits", f"{d}/frame_bitmask.fits", product="bitmask")  # doctest: +ELLIPSIS
-    '1 image(s); flagged: BBG ...%, CR 0.01%'
+    '1 image(s); flagged: BBG ...%, CR 0.02%'
     >>> int(fits.getdata(f"{d}/frame_bitmask.fits")[60, 41]) & 1  # the CR bit
     1
     """

@@ -37,6 +37,8 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true", help="continue the run from --checkpoint on the same schedule")
     p.add_argument("--stop-after", type=int,
                    help="stop after this many steps in all (checkpoint written); continue later with --resume")
+    p.add_argument("--calibration", choices=("sim+real", "sim"), default="sim+real",
+                   help="fit the calibration on simulated tiles plus real backgrounds (default), or simulated alone")
     p.add_argument("--device")
     p.add_argument("--out", default=str(WEIGHTS / "contaminants"), help="output path without suffix")
     p.add_argument("--evaluate", metavar="MODEL",
@@ -57,7 +59,7 @@ def main(argv=None):
                        precision=args.precision, real_fraction=args.real_fraction, n_real=args.n_real,
                        gradient=args.gradient, cache_dir=args.cache, checkpoint=args.checkpoint,
                        checkpoint_every=args.checkpoint_every if args.checkpoint else 0, resume=args.resume,
-                       stop_after=args.stop_after,
+                       stop_after=args.stop_after, calibration=args.calibration,
                        boost={k.strip().upper(): float(v) for k, _, v in
                               (item.partition("=") for item in args.boost.split(",") if item.strip())})
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..sim.real_backgrounds import _Unit, frame_path, frames, inject_contaminants
 
-__all__ = ["IN_DOMAIN", "GATED", "STRICT", "LIMITS", "own_classes", "injected_frames", "frame_logit_tiles", "false_alarms",
-           "gradient_frame"]
+__all__ = ["IN_DOMAIN", "GATED", "STRICT", "LIMITS", "own_classes", "injected_frames", "frame_logit_tiles",
+           "false_alarms", "gradient_frame"]
 
 #: The held-out units in the model's domain (direct images); the long-slit spectrum and the
 #: radio map are held out too, but only reported.
