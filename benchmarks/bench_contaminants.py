@@ -386,6 +386,7 @@ def real_frames(methods, tmp, ctx):
     from glue_astrodl.train.real_frame_sets import IN_DOMAIN, gradient_frame, injected_frames, own_classes
 
     args = ctx["args"]
+    ctx = dict(ctx, failures={})  # the real frames' own: a peer failing there is not a failure on the sim frame
     units = [_Unit(e) for e in frames("test") if frame_path(e) is not None]
     scored, alarms = [], {}
     for what, classes, used in (("CR", ["CR"], [m for m in methods if m != "maximask"]),
@@ -427,7 +428,7 @@ def real_frames(methods, tmp, ctx):
         print(f"clean {name}: " + "; ".join(f"{m} " + ", ".join(f"{c} {100 * v:.2f}%" for c, v in f.items()
                                                                   if v and v > 1e-3)
                                             for m, f in alarms[name].items()), file=sys.stderr, flush=True)
-    return dict(scored=scored, alarms=alarms)
+    return dict(scored=scored, alarms=alarms, failures=ctx["failures"])
 
 # ---------------------------------------------------------------------------- main
 
@@ -688,7 +689,8 @@ def render_real(real):
                 v = fr.get(c)
                 cells.append("—" if v is None else f"{100 * v:.2f}" + (" **!**" if v > LIMITS[c] else ""))
             L.append(f"| {f} | {m} | " + " | ".join(cells) + " |")
-    L.append("\n**!**: above the gate.")
+    L.append("\n**!**: above the gate." + ("".join(f" {k} failed on a real frame: {v.splitlines()[-1][:120]}."
+                                                  for k, v in real.get("failures", {}).items())))
     return "\n".join(L)
 
 
