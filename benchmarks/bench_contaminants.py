@@ -380,39 +380,42 @@ def real_frames(methods, tmp, ctx):
     frame; (2) every held-out unit as
     they are, and simulated frames with sky gradients of up to +-10%: the fraction of pixels
     each method flags per class at its default priors and thresholds (the false alarms)."""
+    from astropy.io import fits
+
     from glue_astrodl.sim import ContaminantConfig
-    from glue_astrodl.sim.real_backgrounds import INJECTED, _Unit, frame_path, frames
+    from glue_astrodl.sim.real_backgrounds import INJECTED
     from glue_astrodl.tasks.contaminant_classes import CLASSES
-    from glue_astrodl.train.real_frame_sets import IN_DOMAIN, gradient_frame, injected_frames, own_classes
+    from glue_astrodl.train.real_frame_sets import (IN_DOMAIN, gradient_frame, injected_frames, installed_units,
+                                                    own_classes)
 
     args = ctx["args"]
     ctx = dict(ctx, failures={})  # the real frames' own: a peer failing there is not a failure on the sim frame
-    units = [_Unit(e) for e in frames("test") if frame_path(e) is not None]
+    units = installed_units("test")
+    inside = [u for u in units if u.entry["id"] in IN_DOMAIN]
     scored, alarms = [], {}
     for what, classes, used in (("CR", ["CR"], [m for m in methods if m != "maximask"]),
                                 ("all", INJECTED, [m for m in methods if m in ("ours", "ours-tta", "maximask")])):
-        inside = [u for u in units if u.entry["id"] in IN_DOMAIN]
         injected = injected_frames("test", args.seed, units=inside, classes=classes)
-        for (name, image, masks, ignore), u in zip(injected, inside):
+        # the same injections (the same draws) with the CR truth cut at BRIGHT_K sigma
+        bright = injected_frames("test", args.seed, units=inside, classes=classes,
+                                 config=ContaminantConfig(k_mask=BRIGHT_K))
+        for (name, image, masks, ignore), u, (_, _, strong, _) in zip(injected, inside, bright):
             d = tmp / "real" / what / name
             d.mkdir(parents=True)
             _write_real(d / "frame.fits", image, u.sky, u.noise, u.entry.get("zero", 0.0))
-            bright = injected_frames("test", args.seed, units=[u], classes=classes,
-                                     config=ContaminantConfig(k_mask=BRIGHT_K))[0][2][CLASSES.index("CR")]
             print(f"real frame {name} {image.shape}, {what} injected: CR {int(masks[0].sum())} px, "
                   f"{int(ignore.sum())} px of its own left out", file=sys.stderr, flush=True)
             for res, product, kind in execute(build_runs(used, d / "frame.fits", d, **ctx), **ctx):
-                scored.append(dict(score(res, product, kind, masks, bright, keep=~ignore), frame=name, injected=what))
+                scored.append(dict(score(res, product, kind, masks, strong[CLASSES.index("CR")], keep=~ignore),
+                                   frame=name, injected=what))
     clean = [(u.entry["id"], u.image, u.sky, u.noise, u.entry.get("zero", 0.0), own_classes(u.entry)) for u in units]
     for seed in range(2):
-        image, _, amp = gradient_frame(1024, seed=args.seed + seed)
+        image, amp = gradient_frame(1024, seed=args.seed + seed)
         clean.append((f"sim_gradient_{amp * 100:.0f}pct_s{seed}", image, None, None, 0.0, []))
     for name, image, sky, noise, zero, own in clean:
         d = tmp / "clean" / name
         d.mkdir(parents=True)
         if sky is None:
-            from astropy.io import fits
-
             fits.writeto(d / "frame.fits", image)
         else:
             _write_real(d / "frame.fits", image, sky, noise, zero)
@@ -429,6 +432,7 @@ def real_frames(methods, tmp, ctx):
                                                                   if v and v > 1e-3)
                                             for m, f in alarms[name].items()), file=sys.stderr, flush=True)
     return dict(scored=scored, alarms=alarms, failures=ctx["failures"])
+
 
 # ---------------------------------------------------------------------------- main
 
