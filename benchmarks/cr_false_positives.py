@@ -51,9 +51,8 @@ def main(argv=None):
     import numpy as np
 
     from glue_astrodl.sim import simulate_contaminant_frame
-    from glue_astrodl.sim.real_backgrounds import _Unit, frame_path, frames
     from glue_astrodl.tasks.contaminants import detect_contaminants
-    from glue_astrodl.train.real_frame_sets import IN_DOMAIN, injected_frames
+    from glue_astrodl.train.real_frame_sets import IN_DOMAIN, injected_frames, installed_units
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=2048)
@@ -63,7 +62,7 @@ def main(argv=None):
     sim = simulate_contaminant_frame((args.size, args.size), seed=args.seed)
     cases = [(f"simulated {args.size}x{args.size}", sim.image, sim.masks, np.zeros(sim.image.shape, bool),
               sim.meta["bias"] + sim.meta["sky"], sim.meta["sigma"])]
-    units = [_Unit(e) for e in frames("test") if frame_path(e) is not None and e["id"] in IN_DOMAIN]
+    units = installed_units("test", IN_DOMAIN)
     for (name, image, masks, ignore), u in zip(injected_frames("test", args.seed, units=units, classes=["CR"]),
                                                units):
         cases.append((f"{name} (real, CRs injected)", image, masks, ignore, u.sky, u.noise))

@@ -334,15 +334,15 @@ def add_sky_gradient(image, sky, rng, max_fraction=0.1, keep=None, frame=None):
         return np.cos(phi) * xx + np.sin(phi) * yy + curve * ((xx - cx) ** 2 + (yy - cy) ** 2)
 
     scale = max(side - 1, 1)
-    yy, xx = np.mgrid[y0:y0 + ny, x0:x0 + nx].astype(np.float64) / scale - 0.5
+    field = field_at(*np.mgrid[y0:y0 + ny, x0:x0 + nx].astype(np.float64) / scale - 0.5)
     if frame is None:
-        whole = field_at(yy, xx)
+        whole = field
     else:  # the frame's mean and extreme from a grid over it
-        gy, gx = np.mgrid[0:side:max(side // 64, 1), 0:side:max(side // 64, 1)].astype(np.float64) / scale - 0.5
-        whole = field_at(gy, gx)
+        step = max(side // 64, 1)
+        whole = field_at(*np.mgrid[0:side:step, 0:side:step].astype(np.float64) / scale - 0.5)
     mean = whole.mean()
     amp = rng.uniform(0.0, max_fraction) * float(sky)
-    field = (field_at(yy, xx) - mean) * amp / max(np.abs(whole - mean).max(), 1e-12)
+    field = (field - mean) * amp / max(np.abs(whole - mean).max(), 1e-12)
     out = np.asarray(image, np.float64) + (field if keep is None else np.where(keep, 0.0, field))
     return out.astype(np.asarray(image).dtype), dict(kind="sky_gradient", amplitude=amp, angle=float(np.degrees(phi)))
 

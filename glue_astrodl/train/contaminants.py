@@ -511,6 +511,14 @@ def _training_data(n_train, tile, seed, gradient, real_fraction, n_real_batch, n
     the share of each batch actually drawn from real backgrounds)."""
     from ..sim.real_backgrounds import REAL_BACKGROUND_VERSION
 
+    held_out = (f"calibration and test: simulated tiles of seeds seed + {CALIBRATION_SEED_OFFSET} and seed + "
+                f"{TEST_SEED_OFFSET}")
+    if n_real_batch:
+        held_out += "; with real backgrounds, "
+        if calibration == "sim+real":
+            held_out += "the calibration adds the training units with fresh injections (2 rounds) and "
+        held_out += ("metrics.real_backgrounds scores the held-out units (3 rounds), each whole frame through the "
+                     "network, cut into tiles, its own contaminants left out")
     return {
         "simulated": {"tiles": n_train, "tile": tile, "seed": seed, "generator": CONTAMINANT_VERSION,
                       "sky_gradient_fraction": gradient},
@@ -519,14 +527,7 @@ def _training_data(n_train, tile, seed, gradient, real_fraction, n_real_batch, n
                              "train_frames": real_ids,
                              "held_out_frames": [f["id"] for f in frames("test")],
                              "unused_train_frames": sorted({f["id"] for f in frames("train")} - set(real_ids))},
-        "held_out_sets": "calibration and test: simulated tiles of seeds seed + "
-                         f"{CALIBRATION_SEED_OFFSET} and seed + {TEST_SEED_OFFSET}"
-                         + (("; with real backgrounds, " + ("the calibration adds the training units with fresh "
-                                                            "injections (2 rounds) and " if calibration == "sim+real"
-                                                            else "")
-                             + "metrics.real_backgrounds scores the held-out units (3 rounds), each whole frame "
-                             "through the network, cut into tiles, its own contaminants left out") if n_real_batch
-                            else ""),
+        "held_out_sets": held_out,
     }
 
 
@@ -593,6 +594,8 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     from .. import __version__
     from ..sim.real_backgrounds import REAL_BACKGROUND_VERSION, frames
 
+    if calibration not in ("sim", "sim+real"):  # before hours of training, not after
+        raise ValueError(f"calibration must be 'sim' or 'sim+real', got {calibration!r}")
     if tile < MIN_TILE:
         log(f"warning: tiles of {tile} px leave the context block (1/16 resolution, dilation up to 8) mostly on "
             f"padding; a model trained so does not carry over to frames (use --tile {MIN_TILE} or more)")
@@ -691,8 +694,6 @@ def train_contaminants(steps=16000, batch=16, tile=128, n_train=16000, n_val=150
     cal_images, cal_bits = make_set(n_val, val_tile, seed + CALIBRATION_SEED_OFFSET, raw=True)
     cal = (predict_logits(model, cal_images, dev), cal_bits, np.ones(cal_bits.shape, bool))
     del cal_images
-    if calibration not in ("sim", "sim+real"):
-        raise ValueError(f"calibration must be 'sim' or 'sim+real', got {calibration!r}")
     if n_real_batch and calibration == "sim+real":  # also real backgrounds: training units, fresh injections
         cal = _join(cal, _real_held_out(model, dev, "train", seed + CALIBRATION_SEED_OFFSET, val_tile, rounds=2))
     scales, priors, thresholds = calibrate(cal[0], cal[1], keep=cal[2])

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..sim.real_backgrounds import _Unit, frame_path, frames, inject_contaminants
 
-__all__ = ["IN_DOMAIN", "GATED", "STRICT", "LIMITS", "own_classes", "injected_frames", "frame_logit_tiles",
-           "false_alarms", "gradient_frame"]
+__all__ = ["IN_DOMAIN", "GATED", "STRICT", "LIMITS", "own_classes", "installed_units", "injected_frames",
+           "frame_logit_tiles", "false_alarms", "gradient_frame"]
 
 #: The held-out units in the model's domain (direct images); the long-slit spectrum and the
 #: radio map are held out too, but only reported.
@@ -34,7 +34,8 @@ def own_classes(entry):
     return list(entry.get("own_classes", [])) + (["CR"] if entry.get("own_crs") else [])
 
 
-def _units(split, ids=None):
+def installed_units(split, ids=None):
+    """The installed units of ``split`` (or of those of ``ids``), loaded once for cutting."""
     return [_Unit(e) for e in frames(split) if frame_path(e) is not None and (ids is None or e["id"] in ids)]
 
 
@@ -52,9 +53,10 @@ def injected_frames(split, seed, rounds=1, ids=None, config=None, units=None, cl
     ('m13_photographic', (288, 288), (14, 288, 288), True)
     """
     rng = np.random.default_rng([int(seed), 0x4EA1])
+    units = units or installed_units(split, ids)
     out = []
     for _ in range(rounds):
-        for u in units or _units(split, ids):
+        for u in units:
             ny, nx = (s // 16 * 16 for s in u.image.shape)
             tile = inject_contaminants(u.image[:ny, :nx], rng, u.sky, u.noise, u.entry.get("zero", 0.0),
                                        classes=classes, config=config, ignore=u.ignore[:ny, :nx],
@@ -89,8 +91,8 @@ def frame_logit_tiles(predictor, frames_, size):
 
 def gradient_frame(size=1024, seed=0, max_fraction=0.1):
     """A simulated raw frame with stars and galaxies but no contaminant, given a smooth sky
-    gradient of up to ``max_fraction`` of the sky (peak to mean) across it: ``(image, saturated,
-    amplitude as a fraction of the sky)``."""
+    gradient of up to ``max_fraction`` of the sky (peak to mean) across it: ``(image, amplitude
+    as a fraction of the sky)``."""
     from ..sim.contaminants import simulate_contaminant_tile
     from ..sim.real_backgrounds import add_sky_gradient
 
@@ -99,7 +101,7 @@ def gradient_frame(size=1024, seed=0, max_fraction=0.1):
     keep = t.mask("SAT") | t.mask("OV")
     image, params = add_sky_gradient(t.image, t.meta["sky"], rng, max_fraction=max_fraction, keep=keep)
     image = np.minimum(np.round(image), t.meta["saturation"]).astype(np.float32)
-    return image, t.mask("SAT"), params["amplitude"] / t.meta["sky"]
+    return image, params["amplitude"] / t.meta["sky"]
 
 
 def false_alarms(model="contaminants", ids=None, split="test", **kwargs):
@@ -110,7 +112,7 @@ def false_alarms(model="contaminants", ids=None, split="test", **kwargs):
     from ..tasks.contaminants import detect_contaminants
 
     out = {}
-    for u in _units(split, ids):
+    for u in installed_units(split, ids):
         result = detect_contaminants(u.image, model=model, **kwargs)
         fractions = result.flagged_fractions()
         for c in own_classes(u.entry):
